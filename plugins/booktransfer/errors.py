@@ -1,0 +1,35 @@
+"""The exceptions booktransfer raises. Messages name the file, column and row, never a value."""
+
+from __future__ import annotations
+
+
+class BookTransferError(Exception):
+    """Base of every error booktransfer raises on purpose."""
+
+
+class MappingError(BookTransferError):
+    """A mapping set is invalid or does not fit the seller's drop."""
+
+
+class ControlFileError(BookTransferError):
+    """The drop does not match its control file (missing file, row count or checksum mismatch)."""
+
+
+class SourceFormatError(BookTransferError):
+    """A source file cannot be read as declared (encoding, header, unexpected columns)."""
+
+
+class ValidationFailed(BookTransferError):
+    """A table-level check failed, or rejects exceed the allowed threshold."""
+
+
+class KeyringError(BookTransferError):
+    """A key is missing, unknown or unusable."""
+
+
+class LoadError(BookTransferError):
+    """The buyer's database cannot take the load (schema mismatch, concurrent run)."""
+
+
+class ReconciliationFailed(BookTransferError):
+    """The reconciliation found records lost, duplicated or altered."""

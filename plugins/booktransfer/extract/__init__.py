@@ -1,0 +1,1 @@
+"""booktransfer.extract stage."""

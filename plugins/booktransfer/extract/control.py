@@ -1,0 +1,72 @@
+"""The seller's control file and the integrity checks it allows: every file present, hash and row count equal."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from booktransfer.errors import ControlFileError, SourceFormatError
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ControlEntry:
+    """What the seller declares about one data file."""
+
+    file: str
+    rows: int
+    sha256: str
+
+
+def parse_control(path: Path) -> dict[str, ControlEntry]:
+    """Parse a `file|rows|sha256` control file; a malformed line stops the run naming its line."""
+    entries: dict[str, ControlEntry] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 64:
+            raise ControlFileError(f"{path.name}:{lineno}: expected 'file|rows|sha256'")
+        name, rows, digest = parts
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise ControlFileError(f"{path.name}:{lineno}: file name with a path component is refused")
+        if name in entries:
+            raise ControlFileError(f"{path.name}:{lineno}: {name} listed twice")
+        entries[name] = ControlEntry(name, int(rows), digest.lower())
+    return entries
+
+
+def hash_and_check_encoding(path: Path, encoding: str) -> str:
+    """Return the file's SHA-256 while decoding it strictly; a decoding error names the byte offset."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                raise SourceFormatError(
+                    f"{path.name}: not valid {encoding} at byte offset {offset + e.start}; "
+                    "the file is quarantined, ask the seller to re-export it"
+                ) from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise SourceFormatError(f"{path.name}: truncated {encoding} sequence at end of file") from None
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, entry: ControlEntry, encoding: str) -> None:
+    """Check a landed file's hash against its control entry (row counts are checked after parsing)."""
+    actual = hash_and_check_encoding(path, encoding)
+    if actual != entry.sha256:
+        raise ControlFileError(
+            f"{path.name}: SHA-256 does not match the control file (expected {entry.sha256[:12]}…, "
+            f"got {actual[:12]}…); the file was altered or truncated after the control file was written"
+        )

@@ -1,0 +1,63 @@
+"""Read one delimited source file into an Arrow table of text columns, with each row's physical line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from booktransfer.errors import SourceFormatError
+from booktransfer.mapping.model import DropSpec
+
+LINE_COLUMN = "_line"
+
+
+def read_header(path: Path, drop: DropSpec) -> list[str]:
+    """The header row, decoded as declared; a BOM on a UTF-8 file is tolerated and removed."""
+    with path.open(encoding=drop.encoding, newline="") as fh:
+        row = next(csv.reader(fh, delimiter=drop.delimiter, quotechar=drop.quotechar), None)
+    if not row:
+        raise SourceFormatError(f"{path.name}: empty file, expected a header line")
+    header = [c.lstrip("\ufeff").strip() for c in row]
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise SourceFormatError(f"{path.name}: duplicate header columns {', '.join(dupes)}")
+    return header
+
+
+def read_text_table(path: Path, drop: DropSpec) -> pa.Table:
+    """Every column as text (identifiers never become numbers), blanks as empty strings, plus `_line`."""
+    header = read_header(path, drop)
+    encoding = "utf-8" if drop.encoding == "utf-8-sig" else drop.encoding
+    read = pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1, block_size=1 << 24)
+    parse = pacsv.ParseOptions(delimiter=drop.delimiter, quote_char=drop.quotechar, newlines_in_values=True)
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise SourceFormatError(f"{path.name}: cannot be parsed as declared in the mapping set: {e}") from None
+    return table.append_column(LINE_COLUMN, _line_numbers(path, drop, table, encoding))
+
+
+def _line_numbers(path: Path, drop: DropSpec, table: pa.Table, encoding: str) -> pa.Array:
+    """Physical line of each row: row i is line i + 2 unless a quoted value spans lines."""
+    spans_lines = any(
+        pc.any(pc.match_substring(table.column(c), "\n")).as_py() for c in table.column_names
+    )
+    if not spans_lines:
+        return pa.array(range(2, table.num_rows + 2), type=pa.int64())
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=drop.delimiter, quotechar=drop.quotechar)
+        lines, start = [], 1
+        for i, _ in enumerate(reader):
+            if i:
+                lines.append(start)
+            start = reader.line_num + 1
+    return pa.array(lines, type=pa.int64())

@@ -1,0 +1,194 @@
+"""The stages of one transfer run as plain functions: what the DAG tasks, the CLI and the benchmarks call.
+
+Stages hand over Parquet files under `{staging}/{transfer_id}/{run_id}/{stage}/` and return small dicts of
+paths and counts (safe for XCom). No function here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from booktransfer.extract.sources import DropSource
+from booktransfer.mapping.loader import MappingSet, load_mapping_set
+
+ENTITY_STAGES = ("raw", "mapped", "valid", "protected")
+
+
+def project_home() -> Path:
+    """The project root: `BOOKTRANSFER_HOME`, else the folder that holds `plugins/booktransfer`."""
+    env = os.environ.get("BOOKTRANSFER_HOME")
+    return Path(env) if env else Path(__file__).resolve().parents[2]
+
+
+def safe_segment(value: str) -> str:
+    """A run or transfer id as one path segment (Airflow run ids hold ':' and '+')."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", value).strip("._")
+    if not cleaned:
+        raise ValueError(f"{value!r} cannot be used as a path segment")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a stage needs to find its inputs and outputs. Holds names and paths, never secrets."""
+
+    transfer_id: str
+    run_id: str
+    mapping_set: str
+    target_url: str
+    dry_run: bool = False
+    home: Path | None = None
+    staging_root: Path | None = None
+    reports_root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The project folder holding mappings/, expectations/ and schemas/."""
+        return self.home or project_home()
+
+    @property
+    def run_dir(self) -> Path:
+        """This run's staging folder."""
+        staging = self.staging_root or self.root / "var" / "staging"
+        return staging / safe_segment(self.transfer_id) / safe_segment(self.run_id)
+
+    @property
+    def report_dir(self) -> Path:
+        """Where this run's report goes: `reports/<transfer_id>/<run_id>/`."""
+        reports = self.reports_root or self.root / "reports"
+        return reports / safe_segment(self.transfer_id) / safe_segment(self.run_id)
+
+    def stage_path(self, stage: str, entity: str) -> Path:
+        """The Parquet file one stage writes for one entity."""
+        return self.run_dir / stage / f"{entity}.parquet"
+
+    def rejects_path(self, stage: str, entity: str) -> Path:
+        """The quarantine file one stage writes for one entity."""
+        return self.run_dir / "rejects" / f"{stage}_{entity}.parquet"
+
+    def load_mapping(self) -> MappingSet:
+        """The mapping set this run uses."""
+        return load_mapping_set(self.root / "mappings" / self.mapping_set)
+
+    def suite_path(self, mapping: MappingSet, entity: str) -> Path:
+        """The buyer-schema expectation suite for an entity."""
+        return self.root / "expectations" / mapping.spec.buyer_schema / f"{entity}.json"
+
+    def ddl_path(self, mapping: MappingSet) -> Path:
+        """The buyer schema's DDL."""
+        return self.root / "schemas" / mapping.spec.buyer_schema / "ddl.sql"
+
+
+def _read(path: Path) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
+
+
+def _write(table: Any, path: Path) -> str:
+    """Write a Parquet file atomically (temporary name, then rename)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return str(path)
+
+
+def _write_json(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def run_extract(ctx: RunContext, source: DropSource) -> dict[str, Any]:
+    """Land and check the drop; stage each entity as text columns. Returns rows per entity."""
+    from booktransfer.extract.drop import extract_drop
+
+    mapping = ctx.load_mapping()
+    staged = extract_drop(source, mapping, ctx.run_dir / "landing", ctx.run_dir / "raw")
+    doc = {e.entity: {"source_file": e.source_file, "rows": e.rows, "sha256": e.sha256} for e in staged}
+    _write_json({"mapping_set": mapping.spec.name, "mapping_version": mapping.version, "entities": doc},
+                ctx.run_dir / "extract.json")
+    return {"stage": "extract", "rows": {e: d["rows"] for e, d in doc.items()}}
+
+
+def run_map(ctx: RunContext) -> dict[str, Any]:
+    """Map every entity into the buyer's shape; untranslatable rows go to quarantine."""
+    from booktransfer.mapping.apply import map_entity
+
+    mapping = ctx.load_mapping()
+    counts = {}
+    for entity in mapping.entities:
+        result = map_entity(mapping, entity, _read(ctx.stage_path("raw", entity)))
+        _write(result.table, ctx.stage_path("mapped", entity))
+        _write(result.rejects, ctx.rejects_path("map", entity))
+        counts[entity] = {"mapped": result.table.num_rows, "rejects": result.rejects.num_rows}
+    return {"stage": "map", "rows": counts}
+
+
+def run_validate(ctx: RunContext) -> dict[str, Any]:
+    """Validate every entity against its suite and its references; failing rows go to quarantine."""
+    from booktransfer.validate.entity import validate_entity
+
+    mapping = ctx.load_mapping()
+    valid, summaries = {}, {}
+    for entity, spec in mapping.entities.items():
+        result = validate_entity(spec, _read(ctx.stage_path("mapped", entity)),
+                                 ctx.suite_path(mapping, entity), valid)
+        valid[entity] = result.table
+        _write(result.table, ctx.stage_path("valid", entity))
+        _write(result.rejects, ctx.rejects_path("validate", entity))
+        summaries[entity] = result.summary
+    _write_json(summaries, ctx.run_dir / "validation.json")
+    return {"stage": "validate", "rows": {e: {"valid": s["rows_valid"], "quarantined": s["rows_quarantined"]}
+                                          for e, s in summaries.items()}}
+
+
+def run_protect(ctx: RunContext) -> dict[str, Any]:
+    """Apply every field's protection (tokens, encryption, drops) to the valid rows."""
+    from booktransfer.protect.entity import protect_entity
+    from booktransfer.protect.keyring import load_keyring
+
+    mapping = ctx.load_mapping()
+    ring = load_keyring()
+    counts = {}
+    for entity, spec in mapping.entities.items():
+        table = protect_entity(spec, _read(ctx.stage_path("valid", entity)), ring)
+        _write(table, ctx.stage_path("protected", entity))
+        counts[entity] = table.num_rows
+    _write_json({"key_ids": ring.key_ids}, ctx.run_dir / "protect.json")
+    return {"stage": "protect", "rows": counts}
+
+
+def run_load(ctx: RunContext) -> dict[str, Any]:
+    """Write the protected rows to the buyer's database, one transaction per entity (skipped on a dry run)."""
+    from booktransfer.load.target import engine_for, load_entity, prepare_target, record_run, target_columns
+
+    if ctx.dry_run:
+        return {"stage": "load", "dry_run": True, "rows": {}}
+    mapping = ctx.load_mapping()
+    tables = {e: _read(ctx.stage_path("protected", e)) for e in mapping.entities}
+    engine = engine_for(ctx.target_url)
+    try:
+        prepare_target(engine, ctx.ddl_path(mapping), {e: target_columns(t) for e, t in tables.items()})
+        counts = {e: load_entity(engine, e, t, ctx.transfer_id) for e, t in tables.items()}
+        record_run(engine, ctx.transfer_id, ctx.run_id, mapping.spec.name, mapping.version, counts)
+    finally:
+        engine.dispose()
+    return {"stage": "load", "dry_run": False, "rows": counts}
+
+
+def run_reconcile(ctx: RunContext) -> dict[str, Any]:
+    """Check source = loaded + quarantined per entity against the target itself; write the report."""
+    from booktransfer.reconcile.report import reconcile
+
+    report = reconcile(ctx)
+    return {"stage": "reconcile", "report_dir": str(ctx.report_dir), "verdict": report["verdict"]}

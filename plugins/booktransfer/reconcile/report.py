@@ -1,0 +1,120 @@
+"""Reconcile: prove per entity that every source line was loaded once or quarantined once, from the target itself.
+
+The report holds counts, rule ids, reason codes and source file:line only, never a field value.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from booktransfer import __version__
+from booktransfer.errors import ReconciliationFailed
+from booktransfer.quarantine import REJECT_COLUMNS
+
+if TYPE_CHECKING:
+    from booktransfer.pipeline import RunContext
+
+
+def _rejects(ctx: RunContext, entity: str) -> pa.Table:
+    return pa.concat_tables([pq.read_table(ctx.rejects_path(stage, entity)) for stage in ("map", "validate")])
+
+
+def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
+    """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
+    if ctx.dry_run:
+        return pq.read_table(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
+    import sqlalchemy as sa
+
+    from booktransfer.load.target import engine_for
+
+    engine = engine_for(ctx.target_url)
+    try:
+        table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.source_line).where(table.c.transfer_id == ctx.transfer_id))
+            return [r[0] for r in rows]
+    finally:
+        engine.dispose()
+
+
+def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table) -> dict[str, Any]:
+    """The conservation equation for one entity, at the level of source lines.
+
+    source rows = loaded + quarantined, where each source line is counted once: a line loaded twice or
+    both loaded and quarantined breaks the equation even when the totals happen to agree.
+    """
+    quarantined = set(pc.unique(rejects.column("source_line")).to_pylist())
+    loaded_set = set(loaded)
+    duplicates = len(loaded) - len(loaded_set)
+    overlap = len(loaded_set & quarantined)
+    holds = duplicates == 0 and overlap == 0 and len(loaded_set | quarantined) == source_rows \
+        and len(loaded) + len(quarantined) == source_rows
+    return {
+        "source_rows": source_rows,
+        "loaded": len(loaded),
+        "quarantined": len(quarantined),
+        "equation": f"{source_rows} = {len(loaded)} + {len(quarantined)}",
+        "holds": holds,
+        "loaded_twice": duplicates,
+        "loaded_and_quarantined": overlap,
+        "rejects_by_reason": dict(sorted(Counter(rejects.column("reason").to_pylist()).items())),
+    }
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _write_quarantine_csv(path: Path, parts: list[pa.Table]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(REJECT_COLUMNS)
+        for part in parts:
+            for row in part.sort_by([("source_line", "ascending")]).to_pylist():
+                writer.writerow([row[c] for c in REJECT_COLUMNS])
+
+
+def reconcile(ctx: RunContext) -> dict[str, Any]:
+    """Write `reconciliation.json` and `quarantine.csv`; raise if any entity's equation fails."""
+    extract = json.loads((ctx.run_dir / "extract.json").read_text(encoding="utf-8"))
+    protect_path = ctx.run_dir / "protect.json"
+    entities, parts = {}, []
+    for entity, info in extract["entities"].items():
+        rejects = _rejects(ctx, entity)
+        parts.append(rejects)
+        entities[entity] = {"source_file": info["source_file"], "source_sha256": info["sha256"],
+                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), rejects)}
+    failed = sorted(e for e, b in entities.items() if not b["holds"])
+    report = {
+        "transfer_id": ctx.transfer_id,
+        "run_id": ctx.run_id,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": __version__,
+        "mapping_set": extract["mapping_set"],
+        "mapping_version": extract["mapping_version"],
+        "target": _redact(ctx.target_url),
+        "dry_run": ctx.dry_run,
+        "key_ids": json.loads(protect_path.read_text())["key_ids"] if protect_path.exists() else {},
+        "verdict": "FAIL" if failed else "PASS",
+        "failed_entities": failed,
+        "entities": entities,
+    }
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.report_dir / "reconciliation.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _write_quarantine_csv(ctx.report_dir / "quarantine.csv", parts)
+    if failed:
+        raise ReconciliationFailed(
+            f"conservation equation fails for {', '.join(failed)}; see {ctx.report_dir / 'reconciliation.json'}")
+    return report
