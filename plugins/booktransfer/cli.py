@@ -49,6 +49,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report_latest(args: argparse.Namespace) -> int:
+    from booktransfer.pipeline import RunContext
+
+    folder = RunContext(args.transfer_id, "latest", "", "").report_dir.parent
+    reports = sorted(folder.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        print(f"no report under {folder}", file=sys.stderr)
+        return 1
+    report = json.loads(reports[-1].read_text(encoding="utf-8"))
+    print(f"report: {reports[-1].parent}")
+    print(f"verdict: {report['verdict']}  (mapping set {report['mapping_set']} {report['mapping_version']})")
+    for entity, b in report["entities"].items():
+        mark = "ok" if b["holds"] else "FAILS"
+        print(f"  {entity:<15} source = loaded + quarantined: {b['equation']:<24} {mark}")
+    return 0 if report["verdict"] == "PASS" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="booktransfer", description=__doc__)
@@ -78,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mapping-set", default="example_seller")
     run.add_argument("--dry-run", action="store_true")
     run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser("report", help="read reconciliation reports").add_subparsers(dest="report_command",
+                                                                                        required=True)
+    latest = report.add_parser("latest", help="show the newest report of a transfer")
+    latest.add_argument("--transfer-id", required=True)
+    latest.set_defaults(func=_cmd_report_latest)
     return parser
 
 

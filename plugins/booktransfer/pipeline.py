@@ -54,13 +54,13 @@ class RunContext:
     @property
     def run_dir(self) -> Path:
         """This run's staging folder."""
-        staging = self.staging_root or self.root / "var" / "staging"
+        staging = self.staging_root or Path(os.environ.get("BOOKTRANSFER_STAGING", self.root / "var" / "staging"))
         return staging / safe_segment(self.transfer_id) / safe_segment(self.run_id)
 
     @property
     def report_dir(self) -> Path:
         """Where this run's report goes: `reports/<transfer_id>/<run_id>/`."""
-        reports = self.reports_root or self.root / "reports"
+        reports = self.reports_root or Path(os.environ.get("BOOKTRANSFER_REPORTS", self.root / "reports"))
         return reports / safe_segment(self.transfer_id) / safe_segment(self.run_id)
 
     def stage_path(self, stage: str, entity: str) -> Path:

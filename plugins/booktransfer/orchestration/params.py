@@ -24,7 +24,8 @@ def transfer_params() -> dict[str, Param]:
         ),
         "mapping_set": Param(
             DEFAULT_MAPPING_SET, type="string", pattern=r"^[a-z][a-z0-9_]*$", title="Mapping set",
-            section="Transfer", description="A folder under mappings/ that maps the seller's drop to the buyer's schema.",
+            section="Transfer",
+            description="A folder under mappings/ that maps the seller's drop to the buyer's schema.",
         ),
         "dry_run": Param(
             False, type="boolean", title="Dry run", section="Transfer",

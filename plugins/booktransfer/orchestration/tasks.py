@@ -52,13 +52,20 @@ def run_context(params: dict[str, Any], run_id: str) -> RunContext:
 
 
 def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Run one stage. A booktransfer error is a verdict on the data, not a glitch: fail without retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from booktransfer import pipeline
+    from booktransfer.errors import BookTransferError
 
     ctx = run_context(params, run_id)
-    if name == "extract":
-        result = pipeline.run_extract(ctx, resolve_source(params["source"], ctx.root))
-    else:
-        result = getattr(pipeline, f"run_{name}")(ctx)
+    try:
+        if name == "extract":
+            result = pipeline.run_extract(ctx, resolve_source(params["source"], ctx.root))
+        else:
+            result = getattr(pipeline, f"run_{name}")(ctx)
+    except BookTransferError as e:
+        raise AirflowFailException(f"{name}: {e}") from e
     log.info("stage %s done: %s", name, result)
     return result
 

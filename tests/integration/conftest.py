@@ -1,0 +1,45 @@
+"""Shared fixtures for integration tests: a generated sample book, a keyring, a PostgreSQL schema of our own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("BOOKTRANSFER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def sample_book(tmp_path_factory) -> Path:
+    """A 400-customer book with defects (the drop folder; its ground truth lies beside it)."""
+    from booktransfer.sample.generator import generate_book
+
+    out = tmp_path_factory.mktemp("book") / "drop"
+    generate_book(out, customers=400, seed=11, defect_rate=0.05)
+    return out
+
+
+@pytest.fixture()
+def keyring(tmp_path, monkeypatch) -> Path:
+    """A fresh keyring file, named by BOOKTRANSFER_KEYRING for this test."""
+    from booktransfer.protect.keyring import write_keyring
+
+    path = write_keyring(tmp_path / "keys" / "keyring.json")
+    monkeypatch.setenv("BOOKTRANSFER_KEYRING", str(path))
+    monkeypatch.delenv("BOOKTRANSFER_KEYRING_JSON", raising=False)
+    return path
+
+
+@pytest.fixture()
+def pg_url():
+    """The local PostgreSQL test database, with a schema of this test's own on the search path."""
+    import psycopg
+
+    schema = f"bt_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
