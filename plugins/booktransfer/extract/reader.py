@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import mmap
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,18 +47,28 @@ def read_text_table(path: Path, drop: DropSpec) -> pa.Table:
     return table.append_column(LINE_COLUMN, _line_numbers(path, drop, table, encoding))
 
 
+def _has_blank_line(path: Path) -> bool:
+    """Whether the file holds an empty line (Arrow skips those, shifting every later row's line)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"\n\n") >= 0 or data.find(b"\n\r\n") >= 0
+
+
 def _line_numbers(path: Path, drop: DropSpec, table: pa.Table, encoding: str) -> pa.Array:
-    """Physical line of each row: row i is line i + 2 unless a quoted value spans lines."""
+    """Physical line of each row: row i is line i + 2 unless a quoted value spans lines or a line is blank."""
     spans_lines = any(
         pc.any(pc.match_substring(table.column(c), "\n")).as_py() for c in table.column_names
     )
-    if not spans_lines:
+    if table.num_rows == 0 or not (spans_lines or _has_blank_line(path)):
         return pa.array(range(2, table.num_rows + 2), type=pa.int64())
+    lines: list[int] = []
     with path.open(encoding=encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=drop.delimiter, quotechar=drop.quotechar)
-        lines, start = [], 1
-        for i, _ in enumerate(reader):
-            if i:
+        start, seen_header = 1, False
+        for row in reader:
+            if row and seen_header:
                 lines.append(start)
+            seen_header = seen_header or bool(row)
             start = reader.line_num + 1
+    if len(lines) != table.num_rows:
+        raise SourceFormatError(f"{path.name}: cannot tell the source line of every row; check its quoting")
     return pa.array(lines, type=pa.int64())

@@ -41,10 +41,10 @@ def map_field(field: FieldSpec, raw: pa.Table, mapping_set: MappingSet) -> tuple
     if field.lookup:
         default = field.unknown.default if isinstance(field.unknown, UnknownDefault) else None
         looked = lookup_codes(values, mapping_set.codes[field.lookup].values, default)
-        failures.append((looked.failed, looked.reason))
+        failures.extend(looked.failures)
         values = looked.values
     parsed = parse_typed(values, field.type, field.format)
-    failures.append((parsed.failed, parsed.reason))
+    failures.extend(parsed.failures)
     return parsed.values, failures
 
 

@@ -38,15 +38,18 @@ NORMALIZERS: dict[Normalizer, Callable[[pa.Array], pa.Array]] = {
 
 @dataclass(frozen=True)
 class Parsed:
-    """Typed values, and which rows failed to parse and why."""
+    """Typed values, and which rows failed and why: (mask, reason code) pairs, one per reason."""
 
     values: pa.Array
-    failed: pa.Array
-    reason: str
+    failures: tuple[tuple[pa.Array, str], ...] = ()
 
-
-def _no_failures(values: pa.Array) -> pa.Array:
-    return pa.array([False] * len(values), pa.bool_())
+    @property
+    def failed(self) -> pa.Array:
+        """Rows that failed for any reason."""
+        mask = pa.array([False] * len(self.values), pa.bool_())
+        for part, _ in self.failures:
+            mask = pc.or_(mask, part)
+        return mask
 
 
 def parse_temporal(values: pa.Array, fmt: str, kind: FieldType) -> Parsed:
@@ -63,22 +66,22 @@ def parse_temporal(values: pa.Array, fmt: str, kind: FieldType) -> Parsed:
         typed = typed.cast(pa.date32())
     failed = pc.and_(pc.is_valid(values), pc.invert(good))
     excel = pc.fill_null(pc.match_substring_regex(values, r"^\d{5}$"), False)
-    reason = "EXCEL_SERIAL_DATE" if pc.any(pc.and_(failed, excel)).as_py() else "UNPARSEABLE_DATE"
-    return Parsed(typed, failed, reason)
+    return Parsed(typed, ((pc.and_(failed, excel), "EXCEL_SERIAL_DATE"),
+                          (pc.and_(failed, pc.invert(excel)), "UNPARSEABLE_DATE")))
 
 
 def parse_decimal(values: pa.Array, scale: int = 2) -> Parsed:
     """Plain decimals only (`-12.5`); thousands separators, exponents and text are refused."""
     ok = pc.fill_null(pc.match_substring_regex(values, rf"^-?\d{{1,16}}(\.\d{{1,{scale}}})?$"), False)
     typed = pc.if_else(ok, values, None).cast(pa.decimal128(18, scale))
-    return Parsed(typed, pc.and_(pc.is_valid(values), pc.invert(ok)), "UNPARSEABLE_NUMBER")
+    return Parsed(typed, ((pc.and_(pc.is_valid(values), pc.invert(ok)), "UNPARSEABLE_NUMBER"),))
 
 
 def parse_integer(values: pa.Array) -> Parsed:
     """Plain integers only."""
     ok = pc.fill_null(pc.match_substring_regex(values, r"^-?\d{1,18}$"), False)
     typed = pc.if_else(ok, values, None).cast(pa.int64())
-    return Parsed(typed, pc.and_(pc.is_valid(values), pc.invert(ok)), "UNPARSEABLE_NUMBER")
+    return Parsed(typed, ((pc.and_(pc.is_valid(values), pc.invert(ok)), "UNPARSEABLE_NUMBER"),))
 
 
 def lookup_codes(values: pa.Array, table: dict[str, str], default: str | None) -> Parsed:
@@ -89,9 +92,8 @@ def lookup_codes(values: pa.Array, table: dict[str, str], default: str | None) -
     mapped = pc.take(targets, idx)
     unknown = pc.and_(pc.is_valid(values), pc.is_null(idx))
     if default is not None:
-        mapped = pc.if_else(unknown, pa.scalar(default, pa.string()), mapped)
-        unknown = _no_failures(values)
-    return Parsed(mapped, unknown, "UNKNOWN_CODE")
+        return Parsed(pc.if_else(unknown, pa.scalar(default, pa.string()), mapped))
+    return Parsed(mapped, ((unknown, "UNKNOWN_CODE"),))
 
 
 def parse_typed(values: pa.Array, kind: FieldType, fmt: str | None) -> Parsed:
@@ -102,4 +104,4 @@ def parse_typed(values: pa.Array, kind: FieldType, fmt: str | None) -> Parsed:
         return parse_decimal(values)
     if kind is FieldType.INTEGER:
         return parse_integer(values)
-    return Parsed(values, _no_failures(values), "")
+    return Parsed(values)

@@ -66,14 +66,18 @@ def write_keyring(path: Path, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise KeyringError(f"{path} exists; refusing to overwrite keys (data encrypted with them would be lost)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(new_keyring_document(), fh, indent=2)
+    tmp.replace(path)
     return path
 
 
 def parse_keyring(doc: dict) -> Keyring:
     """Build a Keyring from its JSON document, checking every key is 32 bytes."""
+    if not isinstance(doc, dict):
+        raise KeyringError("a keyring must be a JSON object")
     try:
         if doc.get("format") != FORMAT:
             raise KeyringError(f"keyring format must be {FORMAT!r}")

@@ -1,0 +1,76 @@
+"""booktransfer.reconcile.report.entity_balance: every source line loaded once or quarantined once."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from booktransfer.quarantine import concat_rejects, make_rejects
+from booktransfer.reconcile.report import entity_balance
+
+
+def _rejects(*items: tuple[int, str]):
+    """Reject rows from (source_line, reason) pairs."""
+    parts = [make_rejects("customers", "LDPERSON.csv", pa.array([line], pa.int64()), "validate", f"R-{reason}",
+                          "col", reason) for line, reason in items]
+    return concat_rejects(parts)
+
+
+def test_clean_split_holds():
+    """Five lines, three loaded and two quarantined (distinct), balance."""
+    result = entity_balance(5, [2, 3, 5], _rejects((4, "ID_FORMAT"), (6, "UNKNOWN_CODE")))
+
+    assert result["holds"] is True
+    assert (result["loaded"], result["quarantined"]) == (3, 2)
+    assert result["equation"] == "5 = 3 + 2"
+    assert result["rejects_by_reason"] == {"ID_FORMAT": 1, "UNKNOWN_CODE": 1}
+
+
+def test_no_rejects_holds():
+    """With an empty reject table, all lines loaded balance."""
+    result = entity_balance(2, [2, 3], concat_rejects([]))
+
+    assert result["holds"] is True
+    assert result["quarantined"] == 0
+
+
+def test_line_loaded_twice_fails():
+    """A line loaded twice breaks the equation even when the total loaded equals the source rows."""
+    result = entity_balance(3, [2, 2, 3], concat_rejects([]))
+
+    assert result["holds"] is False
+    assert result["loaded_twice"] == 1
+
+
+def test_line_loaded_and_quarantined_fails_even_if_totals_agree():
+    """A line both loaded and quarantined fails even though loaded + quarantined equals source rows."""
+    result = entity_balance(3, [2, 3], _rejects((3, "ID_FORMAT")))
+
+    assert result["loaded"] + result["quarantined"] == result["source_rows"]
+    assert result["holds"] is False
+    assert result["loaded_and_quarantined"] == 1
+
+
+def test_line_with_two_rejects_counted_once():
+    """A line with two reject records counts as one quarantined line; both reasons are tallied."""
+    result = entity_balance(3, [2, 3], _rejects((4, "ID_FORMAT"), (4, "MOBILE_FORMAT")))
+
+    assert result["holds"] is True
+    assert result["quarantined"] == 1
+    assert result["rejects_by_reason"] == {"ID_FORMAT": 1, "MOBILE_FORMAT": 1}
+
+
+def test_lost_line_fails():
+    """A source line neither loaded nor quarantined breaks the equation."""
+    result = entity_balance(3, [2, 3], concat_rejects([]))
+
+    assert result["holds"] is False
+    assert result["equation"] == "3 = 2 + 0"
+
+
+def test_report_is_json_serialisable():
+    """The balance is plain JSON (counts and codes only)."""
+    result = entity_balance(2, [2], _rejects((3, "ID_FORMAT")))
+
+    assert json.loads(json.dumps(result)) == result
