@@ -55,6 +55,14 @@ class Normalizer(StrEnum):
     NAME_SEPARATOR = "name_separator"
 
 
+class Generalization(StrEnum):
+    """How a `generalize` field is coarsened (REQUIREMENTS R26)."""
+
+    YEAR = "year"
+    AGE_BAND = "age_band"
+    CITY = "city"
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,6 +88,8 @@ class FieldSpec(_Spec):
     protection: Protection
     allow_clear: str | None = None
     token_namespace: SnakeName | None = None
+    deterministic: bool = False
+    generalize: Generalization | None = None
     references: str | None = None
     description: str = ""
 
@@ -94,6 +104,10 @@ class FieldSpec(_Spec):
             raise ValueError(
                 f"a {self.classification} field may not be kept in clear without 'allow_clear: <reason>'"
             )
+        if self.deterministic and self.protection not in (Protection.ENCRYPT, Protection.ENCRYPT_TOKEN):
+            raise ValueError("'deterministic: true' (AES-SIV, for equality lookup) applies to encrypt only")
+        if (self.protection is Protection.GENERALIZE) != (self.generalize is not None):
+            raise ValueError("protection 'generalize' needs 'generalize: year|age_band|city', and only it")
         if self.references is not None and self.references.count(".") != 1:
             raise ValueError("'references' must read <entity>.<column>")
         return self
