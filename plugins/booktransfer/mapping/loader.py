@@ -67,6 +67,12 @@ def load_mapping_set(path: Path | str) -> MappingSet:
                 table = _parse(CodeTable, root / "codes" / f"{field.lookup}.yaml")
                 codes[field.lookup] = table
     _check_references(root, entities)
+    if not spec.drop.header:
+        for name, mapping in entities.items():
+            files = [mapping.source, *mapping.source.joins]
+            if any(not f.columns for f in files):
+                raise MappingError(f"{root / f'{name}.yaml'}: the drop has no header lines, so source.file and "
+                                   "every join must declare 'columns'")
     return MappingSet(path=root, spec=spec, entities=entities, codes=codes)
 
 

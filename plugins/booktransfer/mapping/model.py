@@ -50,8 +50,10 @@ class Normalizer(StrEnum):
     """Representation-only clean-ups, applied in the order listed (never NFKC on names)."""
 
     TRIM = "trim"
+    COLLAPSE_SPACES = "collapse_spaces"
     FULLWIDTH_ASCII = "fullwidth_ascii"
     UPPER = "upper"
+    UPPER_X = "upper_x"
     NAME_SEPARATOR = "name_separator"
 
 
@@ -73,14 +75,26 @@ class UnknownDefault(_Spec):
     default: str
 
 
+class SplitSpec(_Spec):
+    """Take one part of a source column split on a separator (a missing part rejects the row)."""
+
+    source: str
+    separator: Annotated[str, StringConstraints(min_length=1)]
+    index: int = Field(ge=0)
+
+
 class FieldSpec(_Spec):
-    """One buyer column and where its value comes from."""
+    """One buyer column and where its value comes from: a source column, a constant, a concat or a split."""
 
     target: SnakeName
     source: str | None = None
     const: str | None = None
+    concat: tuple[str, ...] | None = Field(default=None, min_length=2)
+    separator: str = ""
+    split: SplitSpec | None = None
     type: FieldType = FieldType.STRING
-    format: str | None = None
+    format: str | tuple[str, ...] | None = None
+    excel_serial: bool = False
     normalize: tuple[Normalizer, ...] = ()
     lookup: str | None = None
     unknown: Literal["reject"] | UnknownDefault = "reject"
@@ -93,12 +107,33 @@ class FieldSpec(_Spec):
     references: str | None = None
     description: str = ""
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The declared date/timestamp formats, tried in order."""
+        if self.format is None:
+            return ()
+        return (self.format,) if isinstance(self.format, str) else self.format
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The source columns this field reads (`alias.Column` for a joined file)."""
+        if self.source is not None:
+            return (self.source,)
+        if self.concat is not None:
+            return self.concat
+        if self.split is not None:
+            return (self.split.source,)
+        return ()
+
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if (self.source is None) == (self.const is None):
-            raise ValueError("give exactly one of 'source' or 'const'")
-        if self.type in (FieldType.DATE, FieldType.TIMESTAMP) and not self.format:
+        given = [k for k in ("source", "const", "concat", "split") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'source', 'const', 'concat' or 'split'")
+        if self.type in (FieldType.DATE, FieldType.TIMESTAMP) and not self.formats:
             raise ValueError(f"a {self.type} field needs a 'format' such as %Y%m%d")
+        if self.excel_serial and self.type is not FieldType.DATE:
+            raise ValueError("'excel_serial: true' applies to date fields only")
         clear = self.protection is Protection.KEEP
         if clear and self.classification in _NEEDS_PROTECTION and not self.allow_clear:
             raise ValueError(
@@ -123,10 +158,30 @@ class IgnoredColumn(_Spec):
     reason: Annotated[str, StringConstraints(min_length=10)]
 
 
+class JoinSpec(_Spec):
+    """A second file merged into the entity: each of its rows belongs to exactly one row of the main file."""
+
+    alias: SnakeName
+    file: str
+    left_on: str
+    right_on: str
+    how: Literal["left", "inner"] = "left"
+    columns: tuple[str, ...] = ()
+
+
 class SourceFile(_Spec):
-    """Which file of the drop feeds an entity."""
+    """Which file of the drop feeds an entity (a name or a glob pattern matching one file), and its joins."""
 
     file: str
+    columns: tuple[str, ...] = ()
+    joins: tuple[JoinSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        aliases = [j.alias for j in self.joins]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("join aliases must be unique")
+        return self
 
 
 class EntityMapping(_Spec):
@@ -148,23 +203,50 @@ class EntityMapping(_Spec):
         missing = [k for k in self.key if k not in targets]
         if missing:
             raise ValueError(f"key columns not mapped: {', '.join(missing)}")
-        mapped = {f.source for f in self.fields if f.source}
+        mapped = {c for f in self.fields for c in f.source_columns}
         both = sorted(mapped & {i.column for i in self.ignored})
         if both:
             raise ValueError(f"source columns both mapped and ignored: {', '.join(both)}")
+        aliases = {j.alias for j in self.source.joins}
+        for column in mapped | {i.column for i in self.ignored}:
+            alias = split_column(column)[0]
+            if alias and alias not in aliases:
+                raise ValueError(f"column {column!r} names join alias {alias!r}, which source.joins does not declare")
         return self
 
     @property
     def source_columns(self) -> set[str]:
-        """Every source column this mapping accounts for, mapped or ignored."""
-        return {f.source for f in self.fields if f.source} | {i.column for i in self.ignored}
+        """Every source column this mapping accounts for, mapped or ignored (`alias.Column` for joins)."""
+        return {c for f in self.fields for c in f.source_columns} | {i.column for i in self.ignored}
+
+    def columns_of(self, alias: str) -> set[str]:
+        """The accounted-for columns of one file: the main file for alias '', else a join's alias."""
+        return {split_column(c)[1] for c in self.source_columns if split_column(c)[0] == alias}
+
+    def mapped_columns_of(self, alias: str) -> set[str]:
+        """The columns of one file that some field reads (they must be present in the file)."""
+        return {split_column(c)[1] for f in self.fields for c in f.source_columns if split_column(c)[0] == alias}
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """`addr.Street` -> ('addr', 'Street'); `Street` -> ('', 'Street'). Join aliases are snake_case."""
+    head, dot, tail = column.partition(".")
+    if dot and head and head.replace("_", "").isalnum() and head == head.lower() and tail:
+        return head, tail
+    return "", column
 
 
 class ControlFileSpec(_Spec):
-    """The seller's control file: its name and line format."""
+    """The seller's control file and its format.
+
+    `pipe`: lines `file|rows|sha256`. `json`: `{"files": [{"name", "rows", "sha256"}]}`. `trailer`: no
+    control file; each data file ends with a trailer record `<trailer_prefix><delimiter><rows>` (row count
+    only, no checksum — the report says so).
+    """
 
     name: str = "CONTROL.txt"
-    format: Literal["pipe"] = "pipe"
+    format: Literal["pipe", "json", "trailer"] = "pipe"
+    trailer_prefix: str = "TRL"
 
 
 class DropSpec(_Spec):
@@ -173,6 +255,7 @@ class DropSpec(_Spec):
     encoding: Literal["utf-8", "utf-8-sig", "gb18030"] = "utf-8"
     delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ","
     quotechar: Annotated[str, StringConstraints(min_length=1, max_length=1)] = '"'
+    header: bool = True
     control_file: ControlFileSpec = ControlFileSpec()
 
 

@@ -30,8 +30,11 @@ def _fullwidth_ascii(values: pa.Array) -> pa.Array:
 
 NORMALIZERS: dict[Normalizer, Callable[[pa.Array], pa.Array]] = {
     Normalizer.TRIM: pc.utf8_trim_whitespace,
+    Normalizer.COLLAPSE_SPACES: lambda v: pc.replace_substring_regex(v, " {2,}", " "),
     Normalizer.FULLWIDTH_ASCII: _fullwidth_ascii,
     Normalizer.UPPER: pc.ascii_upper,
+    # Only a trailing x, the check character of a resident ID number; nothing else changes case.
+    Normalizer.UPPER_X: lambda v: pc.replace_substring_regex(v, "x$", "X"),
     Normalizer.NAME_SEPARATOR: lambda v: pc.replace_substring_regex(v, _NAME_SEPARATORS, "\u00b7"),
 }
 
@@ -52,22 +55,43 @@ class Parsed:
         return mask
 
 
-def parse_temporal(values: pa.Array, fmt: str, kind: FieldType) -> Parsed:
-    """Parse dates/timestamps strictly: the value must print back exactly in the declared format.
-
-    Arrow's strptime rolls 20230230 over to 2 March; the round trip catches that. A 5-digit number in a
-    date column is an Excel serial date, refused unless the mapping declares that format.
-    """
+def _parse_one_format(values: pa.Array, fmt: str, kind: FieldType) -> pa.Array:
+    """Timestamps for values that print back exactly in `fmt` (Arrow's strptime rolls 20230230 over to
+    2 March; the round trip catches that), null elsewhere."""
     stamps = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-    exact = pc.equal(pc.strftime(stamps, format=fmt), values)
-    good = pc.fill_null(exact, False)
-    typed = pc.if_else(good, stamps, None)
+    exact = pc.fill_null(pc.equal(pc.strftime(stamps, format=fmt), values), False)
+    return pc.if_else(exact, stamps, None)
+
+
+_EXCEL_EPOCH = pa.scalar(-25569, pa.int32())  # 1899-12-30, the 1900 date system's day zero, as days since 1970
+
+
+def _excel_serials(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(is a 5-digit Excel serial, its date) for each value."""
+    serial = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{5}$"), False)
+    days = pc.add(pc.if_else(serial, values, None).cast(pa.int32()), _EXCEL_EPOCH)
+    return serial, days.cast(pa.date32())
+
+
+def parse_temporal(values: pa.Array, formats: str | tuple[str, ...], kind: FieldType,
+                   excel_serial: bool = False) -> Parsed:
+    """Parse dates/timestamps strictly against the declared formats, tried in order.
+
+    A 5-digit number in a date column is an Excel serial date: refused (EXCEL_SERIAL_DATE) unless the
+    mapping declares `excel_serial: true`, then converted with the 1900 system's epoch.
+    """
+    typed = None
+    for fmt in (formats,) if isinstance(formats, str) else formats:
+        parsed = _parse_one_format(values, fmt, kind)
+        typed = parsed if typed is None else pc.coalesce(typed, parsed)
     if kind is FieldType.DATE:
         typed = typed.cast(pa.date32())
-    failed = pc.and_(pc.is_valid(values), pc.invert(good))
-    excel = pc.fill_null(pc.match_substring_regex(values, r"^\d{5}$"), False)
-    return Parsed(typed, ((pc.and_(failed, excel), "EXCEL_SERIAL_DATE"),
-                          (pc.and_(failed, pc.invert(excel)), "UNPARSEABLE_DATE")))
+    serial, serial_dates = _excel_serials(values)
+    if excel_serial and kind is FieldType.DATE:
+        typed = pc.coalesce(typed, pc.if_else(serial, serial_dates, None))
+    failed = pc.and_(pc.is_valid(values), pc.is_null(typed))
+    return Parsed(typed, ((pc.and_(failed, serial), "EXCEL_SERIAL_DATE"),
+                          (pc.and_(failed, pc.invert(serial)), "UNPARSEABLE_DATE")))
 
 
 def parse_decimal(values: pa.Array, scale: int = 2) -> Parsed:
@@ -96,10 +120,11 @@ def lookup_codes(values: pa.Array, table: dict[str, str], default: str | None) -
     return Parsed(mapped, ((unknown, "UNKNOWN_CODE"),))
 
 
-def parse_typed(values: pa.Array, kind: FieldType, fmt: str | None) -> Parsed:
+def parse_typed(values: pa.Array, kind: FieldType, formats: str | tuple[str, ...] | None,
+                excel_serial: bool = False) -> Parsed:
     """Dispatch to the parser for a field type (strings pass through)."""
     if kind in (FieldType.DATE, FieldType.TIMESTAMP):
-        return parse_temporal(values, fmt or "", kind)
+        return parse_temporal(values, formats or (), kind, excel_serial)
     if kind is FieldType.DECIMAL:
         return parse_decimal(values)
     if kind is FieldType.INTEGER:
