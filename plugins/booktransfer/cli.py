@@ -66,6 +66,51 @@ def _cmd_report_latest(args: argparse.Namespace) -> int:
     return 0 if report["verdict"] == "PASS" else 1
 
 
+def _cmd_mapping_schema(args: argparse.Namespace) -> int:
+    from booktransfer.mapping.model import CodeTable, EntityMapping, MappingSetSpec
+
+    model = {"entity": EntityMapping, "set": MappingSetSpec, "codes": CodeTable}[args.kind]
+    print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_mapping_lint(args: argparse.Namespace) -> int:
+    from booktransfer.mapping.lint import LintUnusable, lint_mapping_set
+
+    try:
+        findings = lint_mapping_set(args.mapping_set, source=args.source, target=args.target)
+    except LintUnusable as e:
+        print(f"booktransfer: cannot lint: {e}", file=sys.stderr)
+        return 2
+    for finding in findings:
+        print(finding)
+    print(f"{len(findings)} finding(s)" if findings else "mapping set is clean", file=sys.stderr)
+    return 1 if findings else 0
+
+
+def _cmd_mapping_preview(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from booktransfer.errors import KeyringError
+    from booktransfer.mapping.loader import load_mapping_set
+    from booktransfer.mapping.preview import preview_entity, render
+    from booktransfer.protect.keyring import load_keyring, new_keyring_document, parse_keyring
+
+    mapping_set = load_mapping_set(args.mapping_set)
+    try:
+        ring = load_keyring()
+    except KeyringError:
+        ring = parse_keyring(new_keyring_document())
+        print("no keyring found: previewing with throwaway keys (tokens differ from a real run)", file=sys.stderr)
+    console = Console(width=args.width)
+    for entity in [args.entity] if args.entity else list(mapping_set.entities):
+        table, rejects = preview_entity(mapping_set, entity, Path(args.source), args.rows, ring)
+        console.print(render(table, f"{entity} (first {args.rows} source rows, as the buyer receives them)"))
+        for row in rejects.to_pylist():
+            console.print(f"  quarantined: {row['source_file']}:{row['source_line']} {row['column']} {row['reason']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="booktransfer", description=__doc__)
@@ -101,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     latest = report.add_parser("latest", help="show the newest report of a transfer")
     latest.add_argument("--transfer-id", required=True)
     latest.set_defaults(func=_cmd_report_latest)
+
+    mapping = sub.add_parser("mapping", help="write, check and preview mapping sets").add_subparsers(
+        dest="mapping_command", required=True)
+    schema = mapping.add_parser("schema", help="print the JSON Schema of mapping files (for editors)")
+    schema.add_argument("--kind", choices=["entity", "set", "codes"], default="entity")
+    schema.set_defaults(func=_cmd_mapping_schema)
+    lint = mapping.add_parser("lint", help="check a mapping set; exit 0 clean, 1 findings, 2 unusable input")
+    lint.add_argument("mapping_set", help="the folder, e.g. mappings/example_seller")
+    lint.add_argument("--source", help="a drop folder: check headers and codes against it")
+    lint.add_argument("--target", help="a database URL: check target columns against the real database")
+    lint.set_defaults(func=_cmd_mapping_lint)
+    preview = mapping.add_parser("preview", help="show mapped, protected rows of a drop in the terminal")
+    preview.add_argument("mapping_set")
+    preview.add_argument("--source", required=True)
+    preview.add_argument("--rows", type=int, default=20)
+    preview.add_argument("--entity")
+    preview.add_argument("--width", type=int, default=None)
+    preview.set_defaults(func=_cmd_mapping_preview)
     return parser
 
 
