@@ -93,10 +93,19 @@ def _load(path: Path, model: type[BaseModel], findings: list[Finding]) -> tuple[
         return located, model.model_validate(located.data)
     except ValidationError as e:
         for err in e.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)] or _hint(err["msg"])
             where = ".".join(str(p) for p in loc) or "(top)"
             findings.append(located.finding(f"{where}: {err['msg']}", *loc))
         return located, None
+
+
+_HINTS = {"key columns": ["key"], "mapped twice": ["fields"], "both mapped and ignored": ["ignored"],
+          "join alias": ["source", "joins"], "header lines": ["drop", "header"]}
+
+
+def _hint(message: str) -> list[str]:
+    """Where a whole-file rule points: the key that the message is about."""
+    return next((loc for fragment, loc in _HINTS.items() if fragment in message), [])
 
 
 _COMPATIBLE = {
