@@ -55,7 +55,8 @@ def test_misspelled_key_is_reported_at_its_line(home):
 def test_personal_field_kept_in_clear_needs_a_reason(home):
     """Keeping a personal field in clear without allow_clear is reported at that field."""
     path = home / "mappings" / "m" / "customers.yaml"
-    _edit(path, "    protection: keep\n    allow_clear: A postcode", "    protection: keep\n    description: A postcode")
+    _edit(path, "    protection: keep\n    allow_clear: A postcode",
+          "    protection: keep\n    description: A postcode")
     field_line = _line_of(path, "  - target: postcode")
     found = _messages(home)
     assert any(m.startswith(f"{path}:{field_line}:") and "allow_clear" in m for m in found), found
