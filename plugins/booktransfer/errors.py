@@ -15,8 +15,28 @@ class ControlFileError(BookTransferError):
     """The drop does not match its control file (missing file, row count or checksum mismatch)."""
 
 
+class ChecksumMismatch(ControlFileError):
+    """A landed file's SHA-256 differs from the control file's: altered or truncated after it was written."""
+
+
+class RowCountMismatch(ControlFileError):
+    """A file holds a different number of data rows than the control file declares."""
+
+
 class SourceFormatError(BookTransferError):
     """A source file cannot be read as declared (encoding, header, unexpected columns)."""
+
+
+class SourceUnavailable(BookTransferError):
+    """The drop cannot be reached or a download broke off after every retry; worth trying again later."""
+
+
+class SourceAccessError(BookTransferError):
+    """The drop's connection is refused or unsafe (no pinned host key, host key check off, key rejected)."""
+
+
+class HostKeyMismatch(SourceAccessError):
+    """The server's host key is not the pinned one: possibly a different machine in the middle."""
 
 
 class ValidationFailed(BookTransferError):

@@ -11,10 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from booktransfer.extract.sources import DropSource
 from booktransfer.mapping.loader import MappingSet, load_mapping_set
+
+if TYPE_CHECKING:
+    from booktransfer.extract.security_events import SecurityEventLog
 
 ENTITY_STAGES = ("raw", "mapped", "valid", "protected")
 
@@ -71,6 +74,12 @@ class RunContext:
         """The quarantine file one stage writes for one entity."""
         return self.run_dir / "rejects" / f"{stage}_{entity}.parquet"
 
+    def security_events(self) -> SecurityEventLog:
+        """This run's security event log (R36), `{run_dir}/security_events.jsonl`."""
+        from booktransfer.extract.security_events import EVENTS_FILE, SecurityEventLog
+
+        return SecurityEventLog(self.run_dir / EVENTS_FILE, self.transfer_id, self.run_id)
+
     def load_mapping(self) -> MappingSet:
         """The mapping set this run uses."""
         return load_mapping_set(self.root / "mappings" / self.mapping_set)
@@ -109,11 +118,15 @@ def _write_json(doc: dict[str, Any], path: Path) -> None:
 
 
 def run_extract(ctx: RunContext, source: DropSource) -> dict[str, Any]:
-    """Land and check the drop; stage each entity as text columns. Returns rows per entity."""
+    """Land and check the drop; stage each entity as text columns. Returns rows per entity.
+
+    An integrity failure (checksum, row count, control file) or a wrong host key stops the run and is
+    recorded as a security event in `{run_dir}/security_events.jsonl`.
+    """
     from booktransfer.extract.drop import extract_drop
 
     mapping = ctx.load_mapping()
-    staged = extract_drop(source, mapping, ctx.run_dir / "landing", ctx.run_dir / "raw")
+    staged = extract_drop(source, mapping, ctx.run_dir / "landing", ctx.run_dir / "raw", ctx.security_events())
     doc = {e.entity: {"source_file": e.source_file, "rows": e.rows, "sha256": e.sha256} for e in staged}
     _write_json({"mapping_set": mapping.spec.name, "mapping_version": mapping.version, "entities": doc},
                 ctx.run_dir / "extract.json")

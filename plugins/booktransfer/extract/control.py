@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from booktransfer.errors import ControlFileError, SourceFormatError
+from booktransfer.errors import ChecksumMismatch, ControlFileError, SourceFormatError
 
 _CHUNK = 1 << 20
 
@@ -66,7 +66,7 @@ def verify_file(path: Path, entry: ControlEntry, encoding: str) -> None:
     """Check a landed file's hash against its control entry (row counts are checked after parsing)."""
     actual = hash_and_check_encoding(path, encoding)
     if actual != entry.sha256:
-        raise ControlFileError(
+        raise ChecksumMismatch(
             f"{path.name}: SHA-256 does not match the control file (expected {entry.sha256[:12]}…, "
             f"got {actual[:12]}…); the file was altered or truncated after the control file was written"
         )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from booktransfer.errors import ControlFileError, MappingError
-from booktransfer.extract.control import parse_control, verify_file
+from booktransfer.errors import BookTransferError, ControlFileError, MappingError, RowCountMismatch
+from booktransfer.extract.control import ControlEntry, parse_control, verify_file
 from booktransfer.extract.reader import read_header, read_text_table
+from booktransfer.extract.security_events import SecurityEventLog, pi_categories
 from booktransfer.extract.sources import DropSource
 from booktransfer.mapping.loader import MappingSet
+from booktransfer.mapping.model import DropSpec
 
 
 @dataclass(frozen=True)
@@ -40,33 +44,58 @@ def check_columns(mapping_set: MappingSet, entity: str, header: list[str], file:
         raise MappingError(f"{file}: mapped column(s) {', '.join(absent)} missing from the file")
 
 
-def extract_drop(source: DropSource, mapping_set: MappingSet, landing: Path, out_dir: Path) -> list[ExtractedEntity]:
+@contextmanager
+def security_guard(events: SecurityEventLog | None, file: str, categories: list[str]) -> Iterator[None]:
+    """Record a security event for an integrity or host-key failure on `file`, then let the error stop the run."""
+    try:
+        yield
+    except BookTransferError as e:
+        if events is not None:
+            events.record_error(e, file, categories)
+        raise
+
+
+def extract_drop(source: DropSource, mapping_set: MappingSet, landing: Path, out_dir: Path,
+                 events: SecurityEventLog | None = None) -> list[ExtractedEntity]:
     """Land the control file and every entity file, verify them, write `<entity>.parquet` to `out_dir`.
 
     Landed copies are removed once staged, so nothing clear stays on the worker beyond the stage output.
+    A checksum, row count or control file mismatch (or a wrong host key) is recorded in `events` first.
     """
     drop = mapping_set.spec.drop
-    control_path = source.fetch(drop.control_file.name, landing)
-    control = parse_control(control_path)
+    control_name = drop.control_file.name
+    with security_guard(events, control_name, pi_categories(mapping_set)):
+        control_path = source.fetch(control_name, landing)
+        try:
+            control = parse_control(control_path)
+        finally:
+            control_path.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     staged = []
     for entity, mapping in mapping_set.entities.items():
         name = mapping.source.file
-        if name not in control:
-            raise ControlFileError(f"{drop.control_file.name}: no entry for {name} (entity {entity})")
-        landed = source.fetch(name, landing)
-        try:
-            verify_file(landed, control[name], drop.encoding)
-            check_columns(mapping_set, entity, read_header(landed, drop), name)
-            table = read_text_table(landed, drop)
-        finally:
-            landed.unlink(missing_ok=True)
-        if table.num_rows != control[name].rows:
-            raise ControlFileError(
-                f"{name}: {table.num_rows} data rows, control file declares {control[name].rows}"
-            )
-        path = out_dir / f"{entity}.parquet"
-        pq.write_table(table, path)
-        staged.append(ExtractedEntity(entity, name, table.num_rows, control[name].sha256, str(path)))
-    control_path.unlink(missing_ok=True)
+        with security_guard(events, name, pi_categories(mapping_set, entity)):
+            if name not in control:
+                raise ControlFileError(f"{control_name}: no entry for {name} (entity {entity})")
+            staged.append(_stage_entity(source, mapping_set, entity, control[name], landing, out_dir, drop))
     return staged
+
+
+def _stage_entity(source: DropSource, mapping_set: MappingSet, entity: str, entry: ControlEntry, landing: Path,
+                  out_dir: Path, drop: DropSpec) -> ExtractedEntity:
+    """Land one file, check it against its control entry and the mapping, write its Parquet atomically."""
+    name = entry.file
+    landed = source.fetch(name, landing)
+    try:
+        verify_file(landed, entry, drop.encoding)
+        check_columns(mapping_set, entity, read_header(landed, drop), name)
+        table = read_text_table(landed, drop)
+    finally:
+        landed.unlink(missing_ok=True)
+    if table.num_rows != entry.rows:
+        raise RowCountMismatch(f"{name}: {table.num_rows} data rows, control file declares {entry.rows}")
+    path = out_dir / f"{entity}.parquet"
+    tmp = out_dir / f".{entity}.parquet.tmp"
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return ExtractedEntity(entity, name, table.num_rows, entry.sha256, str(path))

@@ -10,14 +10,22 @@ from booktransfer.errors import SourceFormatError
 
 
 class DropSource(Protocol):
-    """A seller drop: list its files and land one of them in a local folder."""
+    """A seller drop: list its files, tell whether one is there, land one of them in a local folder."""
 
     def list_files(self) -> list[str]:
         """Names of the files in the drop (no folders)."""
         ...
 
+    def exists(self, name: str) -> bool:
+        """Whether the drop holds a regular file called `name` (the sensor asks for the control file)."""
+        ...
+
     def fetch(self, name: str, dest: Path) -> Path:
         """Copy `name` to `dest`, atomically (a temporary name, then rename)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the source may not be used afterwards."""
         ...
 
 
@@ -40,6 +48,10 @@ class LocalFolderSource:
         """Names of the regular files in the folder."""
         return sorted(p.name for p in self.folder.iterdir() if p.is_file())
 
+    def exists(self, name: str) -> bool:
+        """Whether the folder holds a regular file called `name`."""
+        return (self.folder / safe_name(name)).is_file()
+
     def fetch(self, name: str, dest: Path) -> Path:
         """Copy one file into `dest` under a temporary name, then rename it into place."""
         src = self.folder / safe_name(name)
@@ -47,5 +59,12 @@ class LocalFolderSource:
             raise SourceFormatError(f"{name}: listed in the control file but not in the drop folder")
         dest.mkdir(parents=True, exist_ok=True)
         tmp = dest / f".{name}.part"
-        shutil.copyfile(src, tmp)
+        try:
+            shutil.copyfile(src, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return tmp.replace(dest / name)
+
+    def close(self) -> None:
+        """Nothing to release for a local folder."""
