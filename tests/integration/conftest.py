@@ -43,3 +43,21 @@ def pg_url():
     yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real OpenSSH sshd on 127.0.0.1 (free port, its own Ed25519 host key, an authorized test key)."""
+    from tests.integration.sshd import start_sshd
+
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def sftp_drop(tmp_path) -> Path:
+    """An empty folder the sshd serves as the seller's drop (same machine, so tests fill it directly)."""
+    folder = tmp_path / "sftp-drop"
+    folder.mkdir()
+    return folder
