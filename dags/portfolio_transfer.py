@@ -1,12 +1,15 @@
 """Transfer a customer book from the seller's drop to the buyer's database.
 
-**extract** lands the seller's files and checks them against the control file (a missing file, a row
-count or SHA-256 mismatch, or an unclassified column stops the run). **map** applies the YAML mapping set
-to reach the buyer's shape; rows it cannot translate are quarantined. **validate** runs the buyer
-schema's Great Expectations suites and reference checks; failing rows are quarantined with rule id and
-reason. **protect** tokenizes ID numbers and encrypts names, mobiles and addresses. **load** writes the
-buyer tables, one transaction per entity (skipped on a dry run). **reconcile** proves, per entity, that
-source rows = loaded + quarantined, and writes `reports/<transfer_id>/<run_id>/`.
+**wait_for_drop** waits for the seller's control file, which marks the drop complete, in the local
+folder or on the SFTP server (an Airflow SFTP connection with a pinned host key; any other host key fails
+the run and is recorded as a security event). **extract** lands the seller's files and checks them against
+the control file (a missing file, a row count or SHA-256 mismatch, or an unclassified column stops the
+run). **map** applies the YAML mapping set to reach the buyer's shape; rows it cannot translate are
+quarantined. **validate** runs the buyer schema's Great Expectations suites and reference checks; failing
+rows are quarantined with rule id and reason. **protect** tokenizes ID numbers and encrypts names, mobiles
+and addresses. **load** writes the buyer tables, one transaction per entity (skipped on a dry run).
+**reconcile** proves, per entity, that source rows = loaded + quarantined, and writes
+`reports/<transfer_id>/<run_id>/`.
 
 Re-running is safe: every stage writes under the run's own staging folder, and a load replaces what the
 same transfer id loaded before.
@@ -18,7 +21,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from booktransfer.orchestration import tasks
-from booktransfer.orchestration.params import transfer_params
+from booktransfer.orchestration.params import drop_sensor_timing, transfer_params
 
 
 def _params_and_run() -> tuple[dict, str]:
@@ -37,7 +40,11 @@ def _params_and_run() -> tuple[dict, str]:
     doc_md=__doc__,
 )
 def portfolio_transfer() -> None:
-    """extract -> map -> validate -> protect -> load -> reconcile."""
+    """wait_for_drop -> extract -> map -> validate -> protect -> load -> reconcile."""
+
+    @task.sensor(mode="reschedule", **drop_sensor_timing())
+    def wait_for_drop() -> bool:
+        return tasks.wait_for_drop(*_params_and_run())
 
     @task(retries=2, retry_delay=pendulum.duration(seconds=30))
     def extract() -> dict:
@@ -63,7 +70,9 @@ def portfolio_transfer() -> None:
     def reconcile(_upstream: dict) -> dict:
         return tasks.reconcile(*_params_and_run())
 
-    reconcile(load(protect(validate(map_rows(extract())))))
+    raw = extract()
+    wait_for_drop() >> raw
+    reconcile(load(protect(validate(map_rows(raw)))))
 
 
 portfolio_transfer()

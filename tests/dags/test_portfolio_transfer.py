@@ -31,11 +31,20 @@ def test_dag_id_matches_file_and_is_tagged(dagbag):
 
 
 def test_stages_run_in_order(dagbag):
-    """extract -> map -> validate -> protect -> load -> reconcile, nothing else."""
+    """wait_for_drop -> extract -> map -> validate -> protect -> load -> reconcile, nothing else."""
     dag = dagbag.dags["portfolio_transfer"]
-    expected = {"extract": {"map_rows"}, "map_rows": {"validate"}, "validate": {"protect"},
-                "protect": {"load"}, "load": {"reconcile"}, "reconcile": set()}
+    expected = {"wait_for_drop": {"extract"}, "extract": {"map_rows"}, "map_rows": {"validate"},
+                "validate": {"protect"}, "protect": {"load"}, "load": {"reconcile"}, "reconcile": set()}
     assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == expected
+
+
+def test_drop_sensor_frees_its_worker_slot_and_gives_up(dagbag):
+    """wait_for_drop is a sensor in reschedule mode with a finite timeout, so a missing drop ends the run."""
+    sensor = dagbag.dags["portfolio_transfer"].get_task("wait_for_drop")
+    assert sensor.mode == "reschedule"
+    assert 0 < sensor.poke_interval <= 300
+    assert 0 < sensor.timeout <= 24 * 60 * 60
+    assert not sensor.soft_fail
 
 
 def test_only_io_tasks_retry(dagbag):
@@ -48,7 +57,7 @@ def test_every_param_has_a_title_a_description_and_a_section(dagbag):
     """The trigger form explains every setting and groups it."""
     dag = dagbag.dags["portfolio_transfer"]
     params = dag.params
-    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "source", "target"}
+    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "source", "source_conn_id", "target"}
     for name in params.keys():
         param = params.get_param(name)
         assert param.description and param.schema.get("title") and param.schema.get("section"), name
@@ -62,3 +71,15 @@ def test_transfer_id_param_rejects_path_tricks(dagbag):
     with pytest.raises(ParamValidationError):
         param.resolve("../../etc")
     assert param.resolve("deal-2026.01") == "deal-2026.01"
+
+
+def test_source_conn_id_defaults_to_the_local_folder(dagbag):
+    """An empty source_conn_id means a local drop folder; a connection id must look like one."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.dags["portfolio_transfer"].params.get_param("source_conn_id")
+    assert param.resolve() == ""
+    assert param.resolve("seller_sftp") == "seller_sftp"
+    assert param.schema["section"] == "Source"
+    with pytest.raises(ParamValidationError):
+        param.resolve("sftp://user:secret@host")

@@ -86,3 +86,56 @@ def test_dag_fails_closed_on_an_unclassified_column(airflow_env, sample_book, tm
     assert "UNCLASSIFIED_COLUMN" in output and "AgentRemark" in output and "LCCONT.csv" in output
     assert not buyer.exists() or sqlite3.connect(buyer).execute(
         "SELECT count(*) FROM sqlite_master WHERE name = 'customers'").fetchone()[0] == 0
+
+
+def _reschedules(airflow_db: Path) -> int:
+    """How many sensor reschedules the metadata DB has recorded so far (read-only; waits out a writer's lock)."""
+    with sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True, timeout=10) as db:
+        return db.execute("SELECT count(*) FROM task_reschedule").fetchone()[0]
+
+
+def test_dag_waits_for_an_sftp_drop_and_transfers_it(airflow_env, sample_book, sshd, sftp_drop, tmp_path):
+    """Through an Airflow SFTP connection (key file, pinned host key): wait_for_drop reschedules until the seller
+    writes the control file, then the whole transfer runs from the sshd's drop folder and balances."""
+    import shutil
+    import threading
+    import time
+
+    for f in sample_book.iterdir():
+        if f.name != "CONTROL.txt":
+            shutil.copyfile(f, sftp_drop / f.name)
+    airflow_db = Path(airflow_env["AIRFLOW_HOME"]) / "airflow.db"
+    before = _reschedules(airflow_db)
+    done_waiting = threading.Event()
+
+    def write_control_after_first_poke() -> None:
+        deadline = time.monotonic() + 300
+        while not done_waiting.is_set() and time.monotonic() < deadline:
+            if _reschedules(airflow_db) > before:
+                shutil.copyfile(sample_book / "CONTROL.txt", sftp_drop / ".CONTROL.txt.tmp")
+                os.replace(sftp_drop / ".CONTROL.txt.tmp", sftp_drop / "CONTROL.txt")
+                return
+            time.sleep(0.2)
+
+    connection = {"conn_type": "sftp", "host": sshd.host, "port": sshd.port, "login": sshd.username,
+                  "extra": {"host_key": sshd.host_key, "key_file": str(sshd.client_key_file)}}
+    env = {**airflow_env, "AIRFLOW_CONN_SELLER_SFTP": json.dumps(connection), "BOOKTRANSFER_DROP_POKE_SECONDS": "1"}
+    buyer = tmp_path / "buyer.db"
+    seller = threading.Thread(target=write_control_after_first_poke, daemon=True)
+    seller.start()
+    try:
+        done = dags_test(env, {"transfer_id": "e2e-sftp", "source": str(sftp_drop), "source_conn_id": "seller_sftp",
+                               "target": f"sqlite:///{buyer}"})
+    finally:
+        done_waiting.set()
+        seller.join(timeout=5)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _reschedules(airflow_db) > before, "wait_for_drop must have waited for the control file"
+    [report_path] = (Path(airflow_env["BOOKTRANSFER_REPORTS"]) / "e2e-sftp").glob("*/reconciliation.json")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["verdict"] == "PASS"
+    with sqlite3.connect(buyer) as db:
+        for entity, balance in report["entities"].items():
+            loaded = db.execute(f"SELECT count(*) FROM {entity} WHERE transfer_id = 'e2e-sftp'").fetchone()[0]
+            assert balance["loaded"] == loaded > 0
+    assert not list((Path(airflow_env["BOOKTRANSFER_STAGING"]) / "e2e-sftp").glob("*/security_events.jsonl"))

@@ -1,16 +1,33 @@
 """The trigger form of the `portfolio_transfer` DAG: every transfer setting as a titled, validated param.
 
 No param takes a secret or a personal value: the target is a database URL without a password (SQLite)
-or the id of an Airflow connection that holds the credentials.
+or the id of an Airflow connection that holds the credentials; an SFTP source is likewise a connection id.
 """
 
 from __future__ import annotations
+
+import os
 
 from airflow.sdk import Param
 
 DEFAULT_MAPPING_SET = "example_seller"
 DEFAULT_SOURCE = "var/drop"
 DEFAULT_TARGET = "sqlite:///var/buyer.db"
+DROP_POKE_SECONDS = 60
+DROP_TIMEOUT_SECONDS = 12 * 60 * 60
+
+
+def drop_sensor_timing() -> dict[str, float]:
+    """How often wait_for_drop looks for the control file and when it gives up (seconds).
+
+    Read when the DAG is parsed: `BOOKTRANSFER_DROP_POKE_SECONDS` (default 60) and
+    `BOOKTRANSFER_DROP_TIMEOUT_SECONDS` (default 12 h).
+    """
+    poke = float(os.environ.get("BOOKTRANSFER_DROP_POKE_SECONDS", DROP_POKE_SECONDS))
+    timeout = float(os.environ.get("BOOKTRANSFER_DROP_TIMEOUT_SECONDS", DROP_TIMEOUT_SECONDS))
+    if poke <= 0 or timeout <= 0:
+        raise ValueError("BOOKTRANSFER_DROP_POKE_SECONDS and BOOKTRANSFER_DROP_TIMEOUT_SECONDS must be positive")
+    return {"poke_interval": poke, "timeout": timeout}
 
 
 def transfer_params() -> dict[str, Param]:
@@ -33,8 +50,16 @@ def transfer_params() -> dict[str, Param]:
         ),
         "source": Param(
             DEFAULT_SOURCE, type="string", minLength=1, title="Source drop folder", section="Source",
-            description="The folder holding the seller's files and control file (relative paths are read from "
-                        "the project folder).",
+            description="The folder holding the seller's files and control file: a local folder (relative paths "
+                        "are read from the project folder) or, with an SFTP connection below, the folder on the "
+                        "SFTP server (relative paths start in the login's home folder).",
+        ),
+        "source_conn_id": Param(
+            "", type="string", pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,249})?$",
+            title="Source SFTP connection", section="Source",
+            description="Empty: the drop is a local folder. Otherwise the id of an Airflow SFTP connection (host, "
+                        "login, client key in the extra 'key_file' or 'private_key', the server's public key "
+                        "pinned in the extra 'host_key'); the drop folder above is then read from that server.",
         ),
         "target": Param(
             DEFAULT_TARGET, type="string", minLength=1, title="Target database", section="Target",

@@ -9,8 +9,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from booktransfer.orchestration.drop_source import resolve_source
+
 if TYPE_CHECKING:
-    from booktransfer.extract.sources import DropSource
     from booktransfer.pipeline import RunContext
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,6 @@ def resolve_target(target: str, home: Path) -> str:
     return BaseHook.get_connection(target).get_uri()
 
 
-def resolve_source(source: str, home: Path) -> DropSource:
-    """The drop source from the source param (a local folder for now)."""
-    from booktransfer.extract.sources import LocalFolderSource
-
-    path = Path(source)
-    return LocalFolderSource(path if path.is_absolute() else home / path)
-
-
 def run_context(params: dict[str, Any], run_id: str) -> RunContext:
     """Build the run context from the DAG params and the Airflow run id."""
     from booktransfer.pipeline import RunContext, project_home
@@ -51,19 +44,57 @@ def run_context(params: dict[str, Any], run_id: str) -> RunContext:
     )
 
 
+def wait_for_drop(params: dict[str, Any], run_id: str) -> bool:
+    """One poke of the sensor: is the control file, which marks the drop complete, in the drop yet?
+
+    An unreachable server means "not yet" (the sensor pokes again until its timeout); a wrong host key or
+    an unsafe connection fails the task at once, and a wrong host key is recorded as a security event.
+    """
+    from contextlib import closing
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from booktransfer.errors import BookTransferError, SourceUnavailable
+    from booktransfer.extract.security_events import pi_categories
+
+    ctx = run_context(params, run_id)
+    mapping = ctx.load_mapping()
+    control = mapping.spec.drop.control_file.name
+    try:
+        with closing(resolve_source(params, ctx.root, attempts=1)) as source:
+            found = source.exists(control)
+    except SourceUnavailable as e:
+        log.warning("wait_for_drop: %s; poking again later", e)
+        return False
+    except BookTransferError as e:
+        ctx.security_events().record_error(e, control, pi_categories(mapping))
+        raise AirflowFailException(f"wait_for_drop: {e}") from e
+    log.info("wait_for_drop: control file %s %s", control, "found" if found else "not there yet")
+    return found
+
+
 def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Run one stage. A booktransfer error is a verdict on the data, not a glitch: fail without retrying."""
+    """Run one stage. A booktransfer error is a verdict on the data, not a glitch: fail without retrying.
+
+    The exception: a drop server that could not be reached (or kept dropping the connection) is a glitch,
+    left for Airflow's retries.
+    """
+    from contextlib import closing
+
     from airflow.sdk.exceptions import AirflowFailException
 
     from booktransfer import pipeline
-    from booktransfer.errors import BookTransferError
+    from booktransfer.errors import BookTransferError, SourceUnavailable
 
     ctx = run_context(params, run_id)
     try:
         if name == "extract":
-            result = pipeline.run_extract(ctx, resolve_source(params["source"], ctx.root))
+            with closing(resolve_source(params, ctx.root)) as source:
+                result = pipeline.run_extract(ctx, source)
         else:
             result = getattr(pipeline, f"run_{name}")(ctx)
+    except SourceUnavailable:
+        raise
     except BookTransferError as e:
         raise AirflowFailException(f"{name}: {e}") from e
     log.info("stage %s done: %s", name, result)
