@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from booktransfer.errors import ChecksumMismatch, ControlFileError, SourceFormatError
 
 _CHUNK = 1 << 20
+_DIGITS = re.compile(r"[0-9]+")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ def parse_control(path: Path) -> dict[str, ControlEntry]:
         if not line.strip():
             continue
         parts = line.strip().split("|")
-        if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 64:
+        if len(parts) != 3 or not _DIGITS.fullmatch(parts[1]) or not _SHA256.fullmatch(parts[2]):
             raise ControlFileError(f"{path.name}:{lineno}: expected 'file|rows|sha256'")
         name, rows, digest = parts
         if "/" in name or "\\" in name or name in (".", ".."):
@@ -47,11 +50,12 @@ def hash_and_check_encoding(path: Path, encoding: str) -> str:
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
+            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as e:
                 raise SourceFormatError(
-                    f"{path.name}: not valid {encoding} at byte offset {offset + e.start}; "
+                    f"{path.name}: not valid {encoding} at byte offset {offset - pending + e.start}; "
                     "the file is quarantined, ask the seller to re-export it"
                 ) from None
             offset += len(chunk)
