@@ -7,9 +7,12 @@ paths and counts (safe for XCom). No function here imports Airflow.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +20,13 @@ from booktransfer.extract.sources import DropSource
 from booktransfer.mapping.loader import MappingSet, load_mapping_set
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from booktransfer.extract.security_events import SecurityEventLog
+    from booktransfer.protect.keyring import Keyring
 
 ENTITY_STAGES = ("raw", "mapped", "valid", "protected")
+log = logging.getLogger(__name__)
 
 
 def project_home() -> Path:
@@ -38,7 +45,12 @@ def safe_segment(value: str) -> str:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Everything a stage needs to find its inputs and outputs. Holds names and paths, never secrets."""
+    """Everything a stage needs to find its inputs and outputs. Holds names and paths, never secrets.
+
+    The one exception is `keys`: the keyring orchestration resolved from the `booktransfer_keyring`
+    Airflow connection, handed over in memory (kept out of repr, comparisons and anything serialized).
+    Without it, stages use the local default (`load_keyring`). `as_of` is the run's date (age bands).
+    """
 
     transfer_id: str
     run_id: str
@@ -48,6 +60,29 @@ class RunContext:
     home: Path | None = None
     staging_root: Path | None = None
     reports_root: Path | None = None
+    keys: Keyring | None = field(default=None, repr=False, compare=False)
+    as_of: date | None = None
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """The keyring of this run: the one handed over by orchestration, else the environment or key file."""
+        if self.keys is not None:
+            return self.keys
+        from booktransfer.protect.keyring import load_keyring
+
+        return load_keyring()
+
+    def read_staged(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        """Read a staged Parquet file (encrypted at rest with the keyring's staging key)."""
+        from booktransfer.protect.staging import read_staged
+
+        return read_staged(path, self.keyring, columns)
+
+    def write_staged(self, table: pa.Table, path: Path) -> str:
+        """Write a staged Parquet file encrypted at rest, atomically."""
+        from booktransfer.protect.staging import write_staged
+
+        return write_staged(table, path, self.keyring)
 
     @property
     def root(self) -> Path:
@@ -93,21 +128,14 @@ class RunContext:
         return self.root / "schemas" / mapping.spec.buyer_schema / "ddl.sql"
 
 
-def _read(path: Path) -> Any:
-    import pyarrow.parquet as pq
+def _read(ctx: RunContext, path: Path) -> Any:
+    """Read a staged file (encrypted at rest)."""
+    return ctx.read_staged(path)
 
-    return pq.read_table(path)
 
-
-def _write(table: Any, path: Path) -> str:
-    """Write a Parquet file atomically (temporary name, then rename)."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-    return str(path)
+def _write(ctx: RunContext, table: Any, path: Path) -> str:
+    """Write a staged file encrypted at rest, atomically (temporary name, then rename)."""
+    return ctx.write_staged(table, path)
 
 
 def _write_json(doc: dict[str, Any], path: Path) -> None:
@@ -126,8 +154,13 @@ def run_extract(ctx: RunContext, source: DropSource) -> dict[str, Any]:
     from booktransfer.extract.drop import extract_drop
 
     mapping = ctx.load_mapping()
-    staged = extract_drop(source, mapping, ctx.run_dir / "landing", ctx.run_dir / "raw", ctx.security_events())
-    doc = {e.entity: {"source_file": e.source_file, "rows": e.rows, "sha256": e.sha256} for e in staged}
+    staged = extract_drop(source, mapping, ctx.run_dir / "landing", ctx.run_dir / "raw", ctx.security_events(),
+                          write=ctx.write_staged)
+    doc = {e.entity: {"source_file": e.source_file, "rows": e.rows, "sha256": e.sha256, "joined_files": {}}
+           for e in staged if not e.alias}
+    for e in staged:
+        if e.alias:
+            doc[e.entity]["joined_files"][e.alias] = {"source_file": e.source_file, "rows": e.rows, "sha256": e.sha256}
     _write_json({"mapping_set": mapping.spec.name, "mapping_version": mapping.version, "entities": doc},
                 ctx.run_dir / "extract.json")
     return {"stage": "extract", "rows": {e: d["rows"] for e, d in doc.items()}}
@@ -138,12 +171,15 @@ def run_map(ctx: RunContext) -> dict[str, Any]:
     from booktransfer.mapping.apply import map_entity
 
     mapping = ctx.load_mapping()
-    counts = {}
-    for entity in mapping.entities:
-        result = map_entity(mapping, entity, _read(ctx.stage_path("raw", entity)))
-        _write(result.table, ctx.stage_path("mapped", entity))
-        _write(result.rejects, ctx.rejects_path("map", entity))
+    counts, joins = {}, {}
+    for entity, spec in mapping.entities.items():
+        joined = {j.alias: _read(ctx, ctx.run_dir / "raw" / f"{entity}.{j.alias}.parquet") for j in spec.source.joins}
+        result = map_entity(mapping, entity, _read(ctx, ctx.stage_path("raw", entity)), joined)
+        _write(ctx, result.table, ctx.stage_path("mapped", entity))
+        _write(ctx, result.rejects, ctx.rejects_path("map", entity))
         counts[entity] = {"mapped": result.table.num_rows, "rejects": result.rejects.num_rows}
+        joins[entity] = result.joins
+    _write_json(joins, ctx.run_dir / "map.json")
     return {"stage": "map", "rows": counts}
 
 
@@ -154,11 +190,11 @@ def run_validate(ctx: RunContext) -> dict[str, Any]:
     mapping = ctx.load_mapping()
     valid, summaries = {}, {}
     for entity, spec in mapping.entities.items():
-        result = validate_entity(spec, _read(ctx.stage_path("mapped", entity)),
+        result = validate_entity(spec, _read(ctx, ctx.stage_path("mapped", entity)),
                                  ctx.suite_path(mapping, entity), valid)
         valid[entity] = result.table
-        _write(result.table, ctx.stage_path("valid", entity))
-        _write(result.rejects, ctx.rejects_path("validate", entity))
+        _write(ctx, result.table, ctx.stage_path("valid", entity))
+        _write(ctx, result.rejects, ctx.rejects_path("validate", entity))
         summaries[entity] = result.summary
     _write_json(summaries, ctx.run_dir / "validation.json")
     return {"stage": "validate", "rows": {e: {"valid": s["rows_valid"], "quarantined": s["rows_quarantined"]}
@@ -166,19 +202,29 @@ def run_validate(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_protect(ctx: RunContext) -> dict[str, Any]:
-    """Apply every field's protection (tokens, encryption, drops) to the valid rows."""
+    """Apply every field's protection (tokens, encryption, generalization, drops) and fingerprint each row.
+
+    `protect.json` records key ids (never keys), the as-of date, what was done per column, and the
+    identifiers found in `keep` text fields (by column and source line, never values).
+    """
     from booktransfer.protect.entity import protect_entity
-    from booktransfer.protect.keyring import load_keyring
 
     mapping = ctx.load_mapping()
-    ring = load_keyring()
-    counts = {}
+    ring = ctx.keyring
+    as_of = ctx.as_of or date.today()
+    counts, entities = {}, {}
     for entity, spec in mapping.entities.items():
-        table = protect_entity(spec, _read(ctx.stage_path("valid", entity)), ring)
-        _write(table, ctx.stage_path("protected", entity))
-        counts[entity] = table.num_rows
-    _write_json({"key_ids": ring.key_ids}, ctx.run_dir / "protect.json")
-    return {"stage": "protect", "rows": counts}
+        result = protect_entity(spec, _read(ctx, ctx.stage_path("valid", entity)), ring, ctx.transfer_id, as_of)
+        _write(ctx, result.table, ctx.stage_path("protected", entity))
+        counts[entity] = result.table.num_rows
+        entities[entity] = result.summary()
+    findings = [f for e in entities.values() for f in e["identifier_findings"]]
+    _write_json({"key_ids": ring.key_ids, "as_of": as_of.isoformat(), "entities": entities,
+                 "identifier_findings": findings}, ctx.run_dir / "protect.json")
+    for f in findings:
+        log.warning("protect: %s.%s (kept in clear) holds %s in %d row(s), first source lines %s",
+                    f["entity"], f["column"], f["kind"], f["rows"], f["source_lines"][:5])
+    return {"stage": "protect", "rows": counts, "identifier_findings": len(findings)}
 
 
 def run_load(ctx: RunContext) -> dict[str, Any]:
@@ -188,7 +234,7 @@ def run_load(ctx: RunContext) -> dict[str, Any]:
     if ctx.dry_run:
         return {"stage": "load", "dry_run": True, "rows": {}}
     mapping = ctx.load_mapping()
-    tables = {e: _read(ctx.stage_path("protected", e)) for e in mapping.entities}
+    tables = {e: _read(ctx, ctx.stage_path("protected", e)) for e in mapping.entities}
     engine = engine_for(ctx.target_url)
     try:
         prepare_target(engine, ctx.ddl_path(mapping), {e: target_columns(t) for e, t in tables.items()})

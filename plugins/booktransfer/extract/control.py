@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ class ControlEntry:
 
     file: str
     rows: int
-    sha256: str
+    sha256: str | None  # None: the seller's format carries no checksum (trailer records)
 
 
 def parse_control(path: Path) -> dict[str, ControlEntry]:
@@ -40,6 +41,40 @@ def parse_control(path: Path) -> dict[str, ControlEntry]:
             raise ControlFileError(f"{path.name}:{lineno}: {name} listed twice")
         entries[name] = ControlEntry(name, int(rows), digest.lower())
     return entries
+
+
+def parse_control_json(path: Path) -> dict[str, ControlEntry]:
+    """Parse a JSON control file `{"files": [{"name": ..., "rows": ..., "sha256": ...}]}`."""
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+        entries = [ControlEntry(f["name"], f["rows"], f["sha256"]) for f in files]
+    except (ValueError, KeyError, TypeError):
+        raise ControlFileError(f"{path.name}: expected {{\"files\": [{{\"name\", \"rows\", \"sha256\"}}]}}") from None
+    out: dict[str, ControlEntry] = {}
+    for i, entry in enumerate(entries):
+        where = f"{path.name}: files[{i}]"
+        if not isinstance(entry.file, str) or "/" in entry.file or "\\" in entry.file or entry.file in ("", ".", ".."):
+            raise ControlFileError(f"{where}: file name with a path component is refused")
+        if type(entry.rows) is not int or entry.rows < 0 or not _SHA256.fullmatch(str(entry.sha256)):
+            raise ControlFileError(f"{where}: rows must be a non-negative integer and sha256 64 hex digits")
+        if entry.file in out:
+            raise ControlFileError(f"{where}: {entry.file} listed twice")
+        out[entry.file] = ControlEntry(entry.file, entry.rows, entry.sha256.lower())
+    return out
+
+
+def split_trailer(path: Path, prefix: str, delimiter: str, encoding: str) -> ControlEntry:
+    """Remove a data file's trailer record (`<prefix><delimiter><rows>`, its last line) and return its count."""
+    data = path.read_bytes()
+    body, _, last = data.rstrip(b"\r\n").rpartition(b"\n")
+    try:
+        tag, _, rows = last.decode(encoding).strip().partition(delimiter)
+    except UnicodeDecodeError:
+        tag, rows = "", ""
+    if tag != prefix or not _DIGITS.fullmatch(rows):
+        raise ControlFileError(f"{path.name}: last line is not a trailer record '{prefix}{delimiter}<rows>'")
+    path.write_bytes(body + b"\n")
+    return ControlEntry(path.name, int(rows), None)
 
 
 def hash_and_check_encoding(path: Path, encoding: str) -> str:
@@ -69,7 +104,7 @@ def hash_and_check_encoding(path: Path, encoding: str) -> str:
 def verify_file(path: Path, entry: ControlEntry, encoding: str) -> None:
     """Check a landed file's hash against its control entry (row counts are checked after parsing)."""
     actual = hash_and_check_encoding(path, encoding)
-    if actual != entry.sha256:
+    if entry.sha256 is not None and actual != entry.sha256:
         raise ChecksumMismatch(
             f"{path.name}: SHA-256 does not match the control file (expected {entry.sha256[:12]}…, "
             f"got {actual[:12]}…); the file was altered or truncated after the control file was written"

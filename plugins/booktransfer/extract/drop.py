@@ -2,46 +2,71 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fnmatch
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from booktransfer.errors import BookTransferError, ControlFileError, MappingError, RowCountMismatch
-from booktransfer.extract.control import ControlEntry, parse_control, verify_file
+from booktransfer.extract.control import (
+    ControlEntry,
+    parse_control,
+    parse_control_json,
+    split_trailer,
+    verify_file,
+)
 from booktransfer.extract.reader import read_header, read_text_table
 from booktransfer.extract.security_events import SecurityEventLog, pi_categories
 from booktransfer.extract.sources import DropSource
 from booktransfer.mapping.loader import MappingSet
-from booktransfer.mapping.model import DropSpec
+
+StageWriter = Callable[[pa.Table, Path], object]
 
 
 @dataclass(frozen=True)
 class ExtractedEntity:
-    """One entity's source file, staged: where it went and how many rows it had."""
+    """One staged source file of an entity (its main file, or a joined file under `alias`)."""
 
     entity: str
     source_file: str
     rows: int
-    sha256: str
+    sha256: str | None
     path: str
+    alias: str = ""
 
 
-def check_columns(mapping_set: MappingSet, entity: str, header: list[str], file: str) -> None:
+def check_columns(mapping_set: MappingSet, entity: str, header: list[str], file: str, alias: str = "") -> None:
     """Stop unless every source column is mapped or ignored and every mapped column is present (R08)."""
     mapping = mapping_set.entities[entity]
-    known = mapping.source_columns
-    unexpected = [c for c in header if c not in known]
+    unexpected = [c for c in header if c not in mapping.columns_of(alias)]
     if unexpected:
         raise MappingError(
             f"{file}: column(s) {', '.join(unexpected)} are neither mapped nor ignored in "
             f"{entity}.yaml (UNCLASSIFIED_COLUMN); classify them or list them under 'ignored' with a reason"
         )
-    absent = sorted({f.source for f in mapping.fields if f.source} - set(header))
+    absent = sorted(mapping.mapped_columns_of(alias) - set(header))
     if absent:
         raise MappingError(f"{file}: mapped column(s) {', '.join(absent)} missing from the file")
+
+
+def resolve_file(pattern: str, names: list[str], where: str, entity: str) -> str:
+    """The one file name matching a mapping's file name or glob pattern."""
+    hits = sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    if not hits:
+        raise ControlFileError(f"{where}: no entry for {pattern} (entity {entity})")
+    if len(hits) > 1:
+        raise ControlFileError(f"{where}: {pattern} (entity {entity}) matches several files: {', '.join(hits)}")
+    return hits[0]
+
+
+def _entity_files(mapping_set: MappingSet, entity: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(alias, file pattern, declared columns) for the main file ('' alias) and each joined file."""
+    source = mapping_set.entities[entity].source
+    return [("", source.file, source.columns)] + [(j.alias, j.file, j.columns) for j in source.joins]
 
 
 @contextmanager
@@ -55,47 +80,71 @@ def security_guard(events: SecurityEventLog | None, file: str, categories: list[
         raise
 
 
+def read_control(source: DropSource, mapping_set: MappingSet, landing: Path) -> dict[str, ControlEntry] | None:
+    """The control file's entries (pipe or JSON format); None when the seller writes trailer records instead."""
+    spec = mapping_set.spec.drop.control_file
+    if spec.format == "trailer":
+        return None
+    path = source.fetch(spec.name, landing)
+    try:
+        return parse_control(path) if spec.format == "pipe" else parse_control_json(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def extract_drop(source: DropSource, mapping_set: MappingSet, landing: Path, out_dir: Path,
-                 events: SecurityEventLog | None = None) -> list[ExtractedEntity]:
-    """Land the control file and every entity file, verify them, write `<entity>.parquet` to `out_dir`.
+                 events: SecurityEventLog | None = None, write: StageWriter | None = None) -> list[ExtractedEntity]:
+    """Land the control file and every entity's files, verify them, write one Parquet per file to `out_dir`.
+
+    `write(table, path)` writes each staged file (the pipeline passes the encrypted staging writer,
+    `RunContext.write_staged`); without it the files are plain Parquet.
 
     Landed copies are removed once staged, so nothing clear stays on the worker beyond the stage output.
     A checksum, row count or control file mismatch (or a wrong host key) is recorded in `events` first.
     """
-    drop = mapping_set.spec.drop
-    control_name = drop.control_file.name
+    control_name = mapping_set.spec.drop.control_file.name
     with security_guard(events, control_name, pi_categories(mapping_set)):
-        control_path = source.fetch(control_name, landing)
-        try:
-            control = parse_control(control_path)
-        finally:
-            control_path.unlink(missing_ok=True)
+        control = read_control(source, mapping_set, landing)
+    names = list(control) if control is not None else source.list_files()
     out_dir.mkdir(parents=True, exist_ok=True)
     staged = []
-    for entity, mapping in mapping_set.entities.items():
-        name = mapping.source.file
-        with security_guard(events, name, pi_categories(mapping_set, entity)):
-            if name not in control:
-                raise ControlFileError(f"{control_name}: no entry for {name} (entity {entity})")
-            staged.append(_stage_entity(source, mapping_set, entity, control[name], landing, out_dir, drop))
+    for entity in mapping_set.entities:
+        for alias, pattern, columns in _entity_files(mapping_set, entity):
+            with security_guard(events, pattern, pi_categories(mapping_set, entity)):
+                name = resolve_file(pattern, names, control_name if control is not None else "the drop", entity)
+                staged.append(_stage_file(source, mapping_set, entity, alias, name, columns,
+                                          None if control is None else control[name], landing, out_dir, write))
     return staged
 
 
-def _stage_entity(source: DropSource, mapping_set: MappingSet, entity: str, entry: ControlEntry, landing: Path,
-                  out_dir: Path, drop: DropSpec) -> ExtractedEntity:
-    """Land one file, check it against its control entry and the mapping, write its Parquet atomically."""
-    name = entry.file
+def staged_name(entity: str, alias: str = "") -> str:
+    """The Parquet file name a source file is staged under."""
+    return f"{entity}.{alias}.parquet" if alias else f"{entity}.parquet"
+
+
+def _stage_file(source: DropSource, mapping_set: MappingSet, entity: str, alias: str, name: str,
+                columns: tuple[str, ...], entry: ControlEntry | None, landing: Path, out_dir: Path,
+                write: StageWriter | None = None) -> ExtractedEntity:
+    """Land one file, check it against its control entry (or trailer) and the mapping, write its Parquet."""
+    drop = mapping_set.spec.drop
     landed = source.fetch(name, landing)
     try:
+        if entry is None:
+            entry = split_trailer(landed, drop.control_file.trailer_prefix, drop.delimiter, drop.encoding)
         verify_file(landed, entry, drop.encoding)
-        check_columns(mapping_set, entity, read_header(landed, drop), name)
-        table = read_text_table(landed, drop)
+        header = read_header(landed, drop) if drop.header else list(columns)
+        check_columns(mapping_set, entity, header, name, alias)
+        table = read_text_table(landed, drop, columns)
     finally:
         landed.unlink(missing_ok=True)
     if table.num_rows != entry.rows:
-        raise RowCountMismatch(f"{name}: {table.num_rows} data rows, control file declares {entry.rows}")
-    path = out_dir / f"{entity}.parquet"
-    tmp = out_dir / f".{entity}.parquet.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-    return ExtractedEntity(entity, name, table.num_rows, entry.sha256, str(path))
+        source_of = "control file" if entry.sha256 else "trailer record"
+        raise RowCountMismatch(f"{name}: {table.num_rows} data rows, {source_of} declares {entry.rows}")
+    path = out_dir / staged_name(entity, alias)
+    if write is not None:
+        write(table, path)
+    else:
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    return ExtractedEntity(entity, name, table.num_rows, entry.sha256, str(path), alias)

@@ -29,11 +29,15 @@ def read_header(path: Path, drop: DropSpec) -> list[str]:
     return header
 
 
-def read_text_table(path: Path, drop: DropSpec) -> pa.Table:
-    """Every column as text (identifiers never become numbers), blanks as empty strings, plus `_line`."""
-    header = read_header(path, drop)
+def read_text_table(path: Path, drop: DropSpec, columns: tuple[str, ...] = ()) -> pa.Table:
+    """Every column as text (identifiers never become numbers), blanks as empty strings, plus `_line`.
+
+    A drop without header lines names its columns in the mapping (`columns`).
+    """
+    header = read_header(path, drop) if drop.header else list(columns)
     encoding = "utf-8" if drop.encoding == "utf-8-sig" else drop.encoding
-    read = pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1, block_size=1 << 24)
+    read = pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1 if drop.header else 0,
+                             block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter=drop.delimiter, quote_char=drop.quotechar, newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header},
@@ -58,12 +62,13 @@ def _line_numbers(path: Path, drop: DropSpec, table: pa.Table, encoding: str) ->
     spans_lines = any(
         pc.any(pc.match_substring(table.column(c), "\n")).as_py() for c in table.column_names
     )
+    first = 2 if drop.header else 1
     if table.num_rows == 0 or not (spans_lines or _has_blank_line(path)):
-        return pa.array(range(2, table.num_rows + 2), type=pa.int64())
+        return pa.array(range(first, table.num_rows + first), type=pa.int64())
     lines: list[int] = []
     with path.open(encoding=encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=drop.delimiter, quotechar=drop.quotechar)
-        start, seen_header = 1, False
+        start, seen_header = 1, not drop.header
         for row in reader:
             if row and seen_header:
                 lines.append(start)

@@ -47,8 +47,12 @@ def _source_values(spec: FieldSpec, raw: pa.Table) -> tuple[pa.Array, list[tuple
     if spec.const is not None:
         return pa.array([spec.const] * raw.num_rows, pa.string()), []
     if spec.concat is not None:
-        parts = [pc.fill_null(_column(raw, c, spec), "") for c in spec.concat]
-        return _null_blank(pc.binary_join_element_wise(*parts, spec.separator)), []
+        columns = [_null_blank(_column(raw, c, spec)) for c in spec.concat]
+        joined = pc.binary_join_element_wise(*[pc.fill_null(c, "") for c in columns], spec.separator)
+        all_blank = columns[0].is_null()
+        for c in columns[1:]:
+            all_blank = pc.and_(all_blank, c.is_null())
+        return pc.if_else(all_blank, pa.scalar(None, pa.string()), joined), []
     if spec.split is not None:
         whole = _null_blank(_column(raw, spec.split.source, spec))
         pieces = pc.split_pattern(whole, spec.split.separator)

@@ -219,13 +219,20 @@ class EntityMapping(_Spec):
         """Every source column this mapping accounts for, mapped or ignored (`alias.Column` for joins)."""
         return {c for f in self.fields for c in f.source_columns} | {i.column for i in self.ignored}
 
+    def _join_keys(self, alias: str) -> set[str]:
+        if alias:
+            return {j.right_on for j in self.source.joins if j.alias == alias}
+        return {j.left_on for j in self.source.joins}
+
     def columns_of(self, alias: str) -> set[str]:
-        """The accounted-for columns of one file: the main file for alias '', else a join's alias."""
-        return {split_column(c)[1] for c in self.source_columns if split_column(c)[0] == alias}
+        """The accounted-for columns of one file (main file for alias ''): mapped, ignored or join keys."""
+        own = {split_column(c)[1] for c in self.source_columns if split_column(c)[0] == alias}
+        return own | self._join_keys(alias)
 
     def mapped_columns_of(self, alias: str) -> set[str]:
-        """The columns of one file that some field reads (they must be present in the file)."""
-        return {split_column(c)[1] for f in self.fields for c in f.source_columns if split_column(c)[0] == alias}
+        """The columns of one file that some field or join reads (they must be present in the file)."""
+        own = {split_column(c)[1] for f in self.fields for c in f.source_columns if split_column(c)[0] == alias}
+        return own | self._join_keys(alias)
 
 
 def split_column(column: str) -> tuple[str, str]:

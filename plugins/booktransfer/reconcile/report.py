@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from booktransfer import __version__
 from booktransfer.errors import ReconciliationFailed
@@ -25,13 +24,13 @@ if TYPE_CHECKING:
 
 
 def _rejects(ctx: RunContext, entity: str) -> pa.Table:
-    return pa.concat_tables([pq.read_table(ctx.rejects_path(stage, entity)) for stage in ("map", "validate")])
+    return pa.concat_tables([ctx.read_staged(ctx.rejects_path(stage, entity)) for stage in ("map", "validate")])
 
 
 def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
     """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
     if ctx.dry_run:
-        return pq.read_table(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
+        return ctx.read_staged(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
     import sqlalchemy as sa
 
     from booktransfer.load.target import engine_for
@@ -70,6 +69,15 @@ def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table) -> di
     }
 
 
+def joined_balance(extracted: dict[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
+    """A joined file's equation: its rows = rows matched to a main row + rows quarantined from it."""
+    rows, matched, quarantined = extracted["rows"], mapped.get("matched", 0), mapped.get("quarantined", 0)
+    return {"source_file": extracted["source_file"], "source_sha256": extracted["sha256"], "rows": rows,
+            "matched": matched, "quarantined": quarantined,
+            "equation": f"{rows} = {matched} + {quarantined}",
+            "holds": mapped.get("rows") == rows and matched + quarantined == rows}
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -90,11 +98,20 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
     extract = json.loads((ctx.run_dir / "extract.json").read_text(encoding="utf-8"))
     protect_path = ctx.run_dir / "protect.json"
     entities, parts = {}, []
+    map_doc = ctx.run_dir / "map.json"
+    joins = json.loads(map_doc.read_text(encoding="utf-8")) if map_doc.exists() else {}
     for entity, info in extract["entities"].items():
         rejects = _rejects(ctx, entity)
         parts.append(rejects)
+        own = rejects.filter(pc.equal(rejects.column("source_file"), info["source_file"]))
         entities[entity] = {"source_file": info["source_file"], "source_sha256": info["sha256"],
-                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), rejects)}
+                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), own)}
+        if info.get("joined_files"):
+            entities[entity]["joined_files"] = {
+                alias: joined_balance(meta, joins.get(entity, {}).get(alias, {}))
+                for alias, meta in info["joined_files"].items()}
+            if not all(j["holds"] for j in entities[entity]["joined_files"].values()):
+                entities[entity]["holds"] = False
     failed = sorted(e for e, b in entities.items() if not b["holds"])
     report = {
         "transfer_id": ctx.transfer_id,
@@ -106,6 +123,9 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
         "target": _redact(ctx.target_url),
         "dry_run": ctx.dry_run,
         "key_ids": json.loads(protect_path.read_text())["key_ids"] if protect_path.exists() else {},
+        # Chinese identifiers found in fields kept in clear: column, kind and source lines, never values.
+        "identifier_findings": (json.loads(protect_path.read_text()).get("identifier_findings", [])
+                                if protect_path.exists() else []),
         "verdict": "FAIL" if failed else "PASS",
         "failed_entities": failed,
         "entities": entities,
