@@ -47,6 +47,14 @@ class KeyringError(BookTransferError):
     """A key is missing, unknown or unusable."""
 
 
+class UnknownKeyId(KeyringError):
+    """A ciphertext or staged file names a key id the keyring does not hold."""
+
+
+class AuthenticationFailed(KeyringError):
+    """A ciphertext or staged file failed authentication: tampered, truncated, or encrypted under another key."""
+
+
 class LoadError(BookTransferError):
     """The buyer's database cannot take the load (schema mismatch, concurrent run)."""
 

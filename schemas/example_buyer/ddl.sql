@@ -2,6 +2,8 @@
 -- Every table carries the transfer it came from and the seller's source line (lineage).
 -- Protected columns: id_number holds a keyed HMAC token; name, mobile and address hold
 -- AES-256-GCM ciphertexts tagged with their key id (booktransfer decrypt reads them back).
+-- row_fingerprint: HMAC-SHA256 under the transfer's audit key of the row as mapped, before protection
+-- (docs/protection.md); reconciliation re-computes it from the decrypted row to prove nothing was altered.
 
 CREATE TABLE IF NOT EXISTS customers (
     transfer_id     TEXT NOT NULL,
@@ -16,6 +18,7 @@ CREATE TABLE IF NOT EXISTS customers (
     address         TEXT,
     postcode        TEXT,
     source_line     INTEGER NOT NULL,
+    row_fingerprint TEXT NOT NULL,
     PRIMARY KEY (transfer_id, customer_no)
 );
 
@@ -30,6 +33,7 @@ CREATE TABLE IF NOT EXISTS policies (
     annual_premium     NUMERIC(18, 2) NOT NULL,
     sum_insured        NUMERIC(18, 2) NOT NULL,
     source_line        INTEGER NOT NULL,
+    row_fingerprint    TEXT NOT NULL,
     PRIMARY KEY (transfer_id, policy_no)
 );
 
@@ -42,6 +46,7 @@ CREATE TABLE IF NOT EXISTS policy_parties (
     beneficiary_order  INTEGER,
     benefit_share_pct  NUMERIC(5, 2),
     source_line        INTEGER NOT NULL,
+    row_fingerprint    TEXT NOT NULL,
     PRIMARY KEY (transfer_id, policy_no, customer_no, role)
 );
 
@@ -55,6 +60,7 @@ CREATE TABLE IF NOT EXISTS consents (
     channel       TEXT,
     evidence_ref  TEXT,
     source_line   INTEGER NOT NULL,
+    row_fingerprint TEXT NOT NULL,
     PRIMARY KEY (transfer_id, event_no)
 );
 

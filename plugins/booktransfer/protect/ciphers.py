@@ -1,24 +1,35 @@
-"""Keyed tokens (HMAC-SHA256) and authenticated encryption (AES-256-GCM), from the standard library and `cryptography`.
+"""Keyed tokens (HMAC-SHA256) and authenticated encryption (AES-256-GCM, AES-SIV), from the stdlib and `cryptography`.
 
 Tokens are domain-separated by namespace, so the same ID number gives the same token in every entity
-that uses the namespace. Ciphertexts read `v1:<key id>:<base64(nonce | ciphertext | tag)>` and are bound
-to their column through the associated data, so a value moved to another column does not decrypt.
+that uses the namespace. Ciphertexts are text, tagged with a scheme and the key id:
+
+- `v1:<key id>:<base64(nonce[12] | ciphertext | tag[16])>`: AES-256-GCM with a random 96-bit nonce;
+- `s1:<key id>:<base64(synthetic iv[16] | ciphertext)>`: AES-SIV (RFC 5297, AES-256-SIV), deterministic:
+  the same value in the same column under the same key gives the same ciphertext (equality lookup).
+
+Both are bound to their column through the associated data (the column name, UTF-8), so a value moved
+to another column does not decrypt. An unknown key id, a foreign column or any tampering fails closed
+with `UnknownKeyId` or `AuthenticationFailed`; no message holds a value.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 
-from booktransfer.errors import KeyringError
-from booktransfer.protect.keyring import Keyring
+from booktransfer.errors import AuthenticationFailed
+from booktransfer.protect.keyring import KeyPurpose, Keyring
 
 _SEP = b"\x1f"
+GCM = "v1"
+SIV = "s1"
+_NONCE = 12
 
 
 def token(key: bytes, namespace: str, value: str) -> str:
@@ -28,44 +39,86 @@ def token(key: bytes, namespace: str, value: str) -> str:
 
 def tokens(key: bytes, namespace: str, values: list[str | None]) -> list[str | None]:
     """Tokens for a column; nulls stay null."""
-    prefix = namespace.encode() + _SEP
-    mac = hmac.new(key, prefix, hashlib.sha256)
+    mac = hmac.new(key, namespace.encode() + _SEP, hashlib.sha256)
     out: list[str | None] = []
+    append = out.append
     for v in values:
         if v is None:
-            out.append(None)
+            append(None)
             continue
         h = mac.copy()
         h.update(v.encode())
-        out.append(h.hexdigest())
+        append(h.hexdigest())
     return out
 
 
 def encrypt_values(ring: Keyring, column: str, values: list[str | None]) -> list[str | None]:
-    """Encrypt a column with the active key; nulls stay null."""
-    aead = AESGCM(ring.encryption_key(ring.active_kid))
+    """Encrypt a column with the active AES-256-GCM key (a fresh random nonce per value); nulls stay null."""
+    seal = AESGCM(ring.encryption_key(ring.active_kid)).encrypt
     aad = column.encode()
-    head = f"v1:{ring.active_kid}:"
+    head = f"{GCM}:{ring.active_kid}:"
+    nonces = os.urandom(_NONCE * len(values))
+    b64 = base64.b64encode
     out: list[str | None] = []
-    for v in values:
+    append = out.append
+    for i, v in enumerate(values):
         if v is None:
-            out.append(None)
+            append(None)
             continue
-        nonce = os.urandom(12)
-        out.append(head + base64.b64encode(nonce + aead.encrypt(nonce, v.encode(), aad)).decode("ascii"))
+        nonce = nonces[i * _NONCE:(i + 1) * _NONCE]
+        append(head + b64(nonce + seal(nonce, v.encode(), aad)).decode("ascii"))
     return out
 
 
-def decrypt_value(ring: Keyring, column: str, ciphertext: str) -> str:
-    """Decrypt one value; an unknown key id, a foreign column or any tampering fails closed."""
+def encrypt_deterministic(ring: Keyring, column: str, values: list[str | None],
+                          kid: str | None = None) -> list[str | None]:
+    """Encrypt a column with AES-SIV under the active (or the named) deterministic key; nulls stay null.
+
+    Equal values give equal ciphertexts under one key id, so the buyer can look a value up by encrypting it.
+    After a rotation, look a value up under every key id (`deterministic_candidates`).
+    """
+    keys = ring.keyset(KeyPurpose.DETERMINISTIC)
+    kid = kid or keys.active
+    seal = AESSIV(keys.key(kid)).encrypt
+    aad = [column.encode()]
+    head = f"{SIV}:{kid}:"
+    b64 = base64.b64encode
+    return [None if v is None else head + b64(seal(v.encode(), aad)).decode("ascii") for v in values]
+
+
+def deterministic_candidates(ring: Keyring, column: str, value: str) -> list[str]:
+    """The AES-SIV ciphertexts `value` has in `column` under every deterministic key id (for lookups)."""
+    keys = ring.keyset(KeyPurpose.DETERMINISTIC)
+    return [encrypt_deterministic(ring, column, [value], kid)[0] or "" for kid in sorted(keys.keys)]
+
+
+def _split(column: str, ciphertext: str) -> tuple[str, str, bytes]:
+    """(scheme, key id, raw bytes) of a ciphertext, or a refusal naming the column."""
     try:
-        version, kid, body = ciphertext.split(":", 2)
+        scheme, kid, body = ciphertext.split(":", 2)
         raw = base64.b64decode(body, validate=True)
-    except ValueError:
-        raise KeyringError(f"column {column}: not a booktransfer ciphertext") from None
-    if version != "v1" or len(raw) < 28:
-        raise KeyringError(f"column {column}: unsupported ciphertext format")
+    except (ValueError, binascii.Error):
+        raise AuthenticationFailed(f"column {column}: not a booktransfer ciphertext") from None
+    if scheme not in (GCM, SIV) or len(raw) < (_NONCE + 16 if scheme == GCM else 16):
+        raise AuthenticationFailed(f"column {column}: unsupported ciphertext format")
+    return scheme, kid, raw
+
+
+def decrypt_value(ring: Keyring, column: str, ciphertext: str) -> str:
+    """Decrypt one value of either scheme; an unknown key id, a foreign column or any tampering fails closed."""
+    scheme, kid, raw = _split(column, ciphertext)
     try:
-        return AESGCM(ring.encryption_key(kid)).decrypt(raw[:12], raw[12:], column.encode()).decode()
+        if scheme == GCM:
+            clear = AESGCM(ring.encryption_key(kid)).decrypt(raw[:_NONCE], raw[_NONCE:], column.encode())
+        else:
+            clear = AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)).decrypt(raw, [column.encode()])
     except InvalidTag:
-        raise KeyringError(f"column {column}: ciphertext failed authentication (tampered, or wrong key)") from None
+        raise AuthenticationFailed(
+            f"column {column}: ciphertext failed authentication (tampered, moved from another column, or wrong key)"
+        ) from None
+    return clear.decode()
+
+
+def is_ciphertext(value: str) -> bool:
+    """Whether a text looks like a booktransfer ciphertext (scheme and key id; not checked cryptographically)."""
+    return value.startswith((f"{GCM}:", f"{SIV}:")) and value.count(":") >= 2

@@ -1,31 +1,49 @@
-"""booktransfer.protect.ciphers: keyed tokens and column-bound authenticated encryption."""
+"""booktransfer.protect.ciphers: keyed tokens, column-bound AES-256-GCM and deterministic AES-SIV."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 
 import pytest
 
-from booktransfer.errors import KeyringError
-from booktransfer.protect.ciphers import decrypt_value, encrypt_values, token, tokens
-from booktransfer.protect.keyring import Keyring
+from booktransfer.errors import AuthenticationFailed, KeyringError, UnknownKeyId
+from booktransfer.protect.ciphers import (
+    decrypt_value,
+    deterministic_candidates,
+    encrypt_deterministic,
+    encrypt_values,
+    is_ciphertext,
+    token,
+    tokens,
+)
+from booktransfer.protect.keyring import parse_keyring
+from tests.unit.protect.fixed_keys import ENC_KEY, SIV_KEY, TOKEN_KEY, fixed_document, fixed_ring
 
-TOKEN_KEY = bytes(range(32))
-OLD_KEY = b"\x11" * 32
-NEW_KEY = b"\x22" * 32
+# Computed with `openssl dgst -sha256 -mac HMAC -macopt hexkey:000102…1f` over namespace, 0x1F, value.
+KAT_TOKENS = {
+    ("cn_id_number", "11010519491231002X"): "932497ae26d6950d546726882c8bdf4c355042cb869b7e56e13786524efee109",
+    ("cn_mobile", "13800138000"): "48c1840c0861e11d4ba194f1df9cdbb9509dc63ba8dad198760eb91dd107300f",
+    ("name", "测试甲"): "38f74c4fb4ef19f4dff7b3bf4cf2241989c96423be91b1176a4baa1a9d999e57",
+}
+# Made with cryptography's AESGCM (key 0x11 * 32, nonce 00..0b, AAD "name") and AESSIV (key 0x22 * 64, AD "mobile").
+KAT_GCM = "v1:enc-kat:AAECAwQFBgcICQoL9VY9+9Q20mCmbZR83+cOIe8PW2l1YuSdPg=="
+KAT_SIV = "s1:siv-kat:qDKGtUlzg62t5zRQDY0td6yz1XJ3tqS892Fu"
+NEW_ENC = b"\x55" * 32
+NEW_SIV = b"\x66" * 64
 
 
-def _ring(active: str = "enc-old", keys: dict[str, bytes] | None = None) -> Keyring:
-    return Keyring("tok-1", TOKEN_KEY, active, keys if keys is not None else {"enc-old": OLD_KEY})
+def _flip(ciphertext: str, at: int) -> str:
+    head, body = ciphertext.rsplit(":", 1)
+    raw = bytearray(base64.b64decode(body))
+    raw[at] ^= 0x01
+    return f"{head}:{base64.b64encode(bytes(raw)).decode()}"
 
 
-def test_token_known_answer():
-    """A token is hex HMAC-SHA256 over namespace, U+001F and the value, under the token key."""
-    expected = hmac.new(TOKEN_KEY, b"cn_id_number\x1fSYNTHETIC-ID-1", hashlib.sha256).hexdigest()
-
-    assert token(TOKEN_KEY, "cn_id_number", "SYNTHETIC-ID-1") == expected
+@pytest.mark.parametrize(("namespace", "value"), list(KAT_TOKENS))
+def test_token_known_answers(namespace, value):
+    """Fixed key and value give the token openssl computes: hex HMAC-SHA256 of namespace ␟ value."""
+    assert token(TOKEN_KEY, namespace, value) == KAT_TOKENS[(namespace, value)]
+    assert tokens(TOKEN_KEY, namespace, [value, None]) == [KAT_TOKENS[(namespace, value)], None]
 
 
 def test_token_stable_and_namespaced():
@@ -42,86 +60,109 @@ def test_namespace_separator_prevents_shifting():
     assert token(TOKEN_KEY, "ab", "c") != token(TOKEN_KEY, "a", "bc")
 
 
-def test_tokens_equal_token_and_keep_none():
-    """tokens() gives token() for each value and keeps nulls as None."""
-    values = ["v1", None, "测试", "v1"]
-
-    out = tokens(TOKEN_KEY, "ns", values)
-
-    assert out == [token(TOKEN_KEY, "ns", "v1"), None, token(TOKEN_KEY, "ns", "测试"), token(TOKEN_KEY, "ns", "v1")]
+def test_known_gcm_ciphertext_decrypts():
+    """A GCM ciphertext made outside booktransfer with the fixed key decrypts to its plaintext."""
+    assert decrypt_value(fixed_ring(), "name", KAT_GCM) == "测试甲"
 
 
-def test_encrypt_decrypt_round_trip():
-    """Encrypted values decrypt back to the original for the same column; nulls stay None."""
-    ring = _ring()
+def test_known_siv_ciphertext_is_reproduced_and_decrypts():
+    """AES-SIV is deterministic: the fixed key gives exactly the known ciphertext, which decrypts back."""
+    ring = fixed_ring()
 
-    out = encrypt_values(ring, "name", ["测试甲", None, ""])
-
-    assert out[1] is None
-    assert out[0].startswith("v1:enc-old:")
-    assert [decrypt_value(ring, "name", out[0]), decrypt_value(ring, "name", out[2])] == ["测试甲", ""]
+    assert encrypt_deterministic(ring, "mobile", ["13800138000", None]) == [KAT_SIV, None]
+    assert decrypt_value(ring, "mobile", KAT_SIV) == "13800138000"
 
 
-def test_ciphertext_differs_each_time():
-    """The same plaintext encrypts differently each time (random nonce)."""
-    a, b = encrypt_values(_ring(), "name", ["same", "same"])
+def test_gcm_round_trip_and_random_nonce():
+    """GCM values decrypt back; the same plaintext encrypts differently each time; nulls stay None."""
+    ring = fixed_ring()
 
-    assert a != b
+    out = encrypt_values(ring, "name", ["测试甲", None, "", "测试甲"])
 
-
-def test_flipped_character_fails_closed():
-    """Changing any character of the ciphertext body fails authentication."""
-    ring = _ring()
-    ct = encrypt_values(ring, "mobile", ["13900000001"])[0]
-    head, body = ct.rsplit(":", 1)
-    raw = bytearray(base64.b64decode(body))
-    raw[20] ^= 0x01
-    tampered = f"{head}:{base64.b64encode(bytes(raw)).decode()}"
-
-    with pytest.raises(KeyringError, match="failed authentication"):
-        decrypt_value(ring, "mobile", tampered)
+    assert out[1] is None and out[0] != out[3]
+    assert out[0].startswith("v1:enc-kat:")
+    assert [decrypt_value(ring, "name", out[i]) for i in (0, 2, 3)] == ["测试甲", "", "测试甲"]
 
 
-@pytest.mark.parametrize("text", ["plain text", "v2:enc-old:AAAA", "v1:enc-old:!!!", "v1:enc-old:AAAA"])
+def test_siv_equal_values_equal_ciphertexts_per_column():
+    """Deterministic ciphertexts support equality lookup, but differ between columns (bound to the column)."""
+    ring = fixed_ring()
+
+    a, b = encrypt_deterministic(ring, "mobile", ["13900000001", "13900000001"])
+    other = encrypt_deterministic(ring, "phone", ["13900000001"])[0]
+
+    assert a == b != other
+    assert deterministic_candidates(ring, "mobile", "13900000001") == [a]
+
+
+@pytest.mark.parametrize(("ciphertext", "column", "at"), [(KAT_GCM, "name", 3), (KAT_GCM, "name", 20),
+                                                           (KAT_SIV, "mobile", 0), (KAT_SIV, "mobile", 18)])
+def test_flipped_bit_fails_closed(ciphertext, column, at):
+    """Changing one bit of the nonce, the IV, the ciphertext or the tag fails authentication."""
+    with pytest.raises(AuthenticationFailed, match=f"column {column}: ciphertext failed authentication"):
+        decrypt_value(fixed_ring(), column, _flip(ciphertext, at))
+
+
+@pytest.mark.parametrize("text", ["plain text", "v2:enc-kat:AAAA", "v1:enc-kat:!!!", "v1:enc-kat:AAAA",
+                                  "s1:siv-kat:AAAA", "13800138000"])
 def test_not_a_ciphertext_fails_closed(text):
-    """Text that is not a v1 ciphertext of sufficient length is refused."""
-    with pytest.raises(KeyringError, match="column name"):
-        decrypt_value(_ring(), "name", text)
+    """Text that is not a v1/s1 ciphertext of sufficient length is refused, naming the column only."""
+    with pytest.raises(AuthenticationFailed, match="column name") as caught:
+        decrypt_value(fixed_ring(), "name", text)
+    assert text not in str(caught.value)
 
 
-def test_unknown_key_id_fails_closed():
-    """A ciphertext naming a key id the keyring does not hold is refused."""
-    ct = encrypt_values(_ring(), "name", ["x"])[0]
+@pytest.mark.parametrize(("ciphertext", "column", "purpose"), [(KAT_GCM, "name", "encryption"),
+                                                                (KAT_SIV, "mobile", "deterministic")])
+def test_unknown_key_id_fails_closed(ciphertext, column, purpose):
+    """A ciphertext naming a key id the keyring does not hold is refused with the id and what it holds."""
+    ring = fixed_ring(enc={"enc-new": NEW_ENC}, siv={"siv-new": NEW_SIV})
 
-    with pytest.raises(KeyringError, match="unknown encryption key id 'enc-old'"):
-        decrypt_value(_ring("enc-new", {"enc-new": NEW_KEY}), "name", ct)
+    with pytest.raises(UnknownKeyId, match=f"unknown {purpose} key id '{ciphertext.split(':')[1]}'"):
+        decrypt_value(ring, column, ciphertext)
 
 
-def test_wrong_key_under_same_id_fails_closed():
+@pytest.mark.parametrize(("ciphertext", "column"), [(KAT_GCM, "name"), (KAT_SIV, "mobile")])
+def test_wrong_key_under_same_id_fails_closed(ciphertext, column):
     """A key id whose key material differs does not decrypt."""
-    ct = encrypt_values(_ring(), "name", ["x"])[0]
+    ring = fixed_ring(enc={"enc-kat": NEW_ENC}, siv={"siv-kat": NEW_SIV})
 
-    with pytest.raises(KeyringError, match="failed authentication"):
-        decrypt_value(_ring(keys={"enc-old": NEW_KEY}), "name", ct)
+    with pytest.raises(AuthenticationFailed, match="failed authentication"):
+        decrypt_value(ring, column, ciphertext)
 
 
-def test_ciphertext_moved_to_other_column_fails():
+@pytest.mark.parametrize(("ciphertext", "column"), [(KAT_GCM, "name"), (KAT_SIV, "mobile")])
+def test_ciphertext_moved_to_other_column_fails(ciphertext, column):
     """A ciphertext is bound to its column: it does not decrypt under another column name."""
-    ring = _ring()
-    ct = encrypt_values(ring, "name", ["测试甲"])[0]
-
-    with pytest.raises(KeyringError, match="column address"):
-        decrypt_value(ring, "address", ct)
+    with pytest.raises(AuthenticationFailed, match="column address"):
+        decrypt_value(fixed_ring(), "address", ciphertext)
 
 
-def test_rotation_still_decrypts_old_values():
-    """After the active key changes, values encrypted with the old key still decrypt; new ones use the new key."""
-    old_ring = _ring()
-    old_ct = encrypt_values(old_ring, "name", ["旧值"])[0]
-    rotated = _ring("enc-new", {"enc-old": OLD_KEY, "enc-new": NEW_KEY})
+def test_rotation_new_writes_use_newest_key_old_still_decrypt():
+    """After rotation, new GCM and SIV ciphertexts carry the new key ids; the old known answers still decrypt."""
+    rotated = fixed_ring(enc={"enc-kat": ENC_KEY, "enc-new": NEW_ENC}, siv={"siv-kat": SIV_KEY, "siv-new": NEW_SIV},
+                         active={"encryption": "enc-new", "deterministic": "siv-new"})
 
-    new_ct = encrypt_values(rotated, "name", ["新值"])[0]
+    gcm = encrypt_values(rotated, "name", ["新值"])[0]
+    siv = encrypt_deterministic(rotated, "mobile", ["13800138000"])[0]
 
-    assert decrypt_value(rotated, "name", old_ct) == "旧值"
-    assert new_ct.startswith("v1:enc-new:")
-    assert decrypt_value(rotated, "name", new_ct) == "新值"
+    assert gcm.startswith("v1:enc-new:") and siv.startswith("s1:siv-new:") and siv != KAT_SIV
+    assert decrypt_value(rotated, "name", KAT_GCM) == "测试甲"
+    assert decrypt_value(rotated, "mobile", KAT_SIV) == "13800138000"
+    assert [decrypt_value(rotated, "name", gcm), decrypt_value(rotated, "mobile", siv)] == ["新值", "13800138000"]
+    assert deterministic_candidates(rotated, "mobile", "13800138000") == [KAT_SIV, siv]
+
+
+def test_legacy_keyring_without_deterministic_keys_says_what_to_do():
+    """A format-1 keyring has no AES-SIV keys: deterministic encryption stops and names the fix."""
+    doc = fixed_document()
+    legacy = {"format": "booktransfer-keyring/1", "token": doc["token"], "encryption": doc["encryption"]}
+
+    with pytest.raises(KeyringError, match="no deterministic key.*keys init --if-missing"):
+        encrypt_deterministic(parse_keyring(legacy), "mobile", ["x"])
+
+
+def test_is_ciphertext():
+    """Ciphertexts of both schemes are recognised; clear values are not."""
+    assert is_ciphertext(KAT_GCM) and is_ciphertext(KAT_SIV)
+    assert not is_ciphertext("13800138000") and not is_ciphertext("v1:x")

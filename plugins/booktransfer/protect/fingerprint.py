@@ -1,0 +1,176 @@
+"""Row fingerprints: an HMAC under the audit key over a canonical serialization of each mapped row.
+
+The protect stage fingerprints every row before it protects it and carries the fingerprint with the row
+(the `row_fingerprint` column of the protected staging file and of the buyer's table). Reconciliation
+re-fingerprints the rows it reads back from the target, after decrypting them, with
+`fingerprint_buyer_rows`; equal fingerprints mean the row arrived as it was mapped.
+
+The canonical serialization (`booktransfer-row/1`), exactly:
+
+1. The fingerprinted fields are the mapping's fields in mapping order, except `drop` fields. For each,
+   the value is the one the buyer can recover: the clear value for `keep`, `encrypt` and
+   `encrypt+token` (decrypted; the `<column>_token` blind index is not a field); the stored value for
+   `token` (the HMAC token) and `generalize` (the year, band or city).
+2. Each value becomes text, or JSON null when absent, by the field's declared type (`token` and
+   `generalize` values by their own type):
+   - string: the text as is (no trimming, no Unicode normalization);
+   - date: `YYYY-MM-DD`; timestamp: ISO 8601 `YYYY-MM-DDTHH:MM:SS`, `.ffffff` only when the microseconds
+     are not zero, `+HH:MM` only for a zone-aware value;
+   - decimal: plain notation without exponent and without trailing zeros (`3650.00` -> `3650`,
+     `0.50` -> `0.5`, `-0` -> `0`); integer: decimal digits.
+   A decimal or date that comes back from a database as text, float or `datetime` is read as its type first.
+3. The row is the JSON array `["booktransfer-row/1", transfer_id, entity, source_line,
+   [[field, value], ...]]`, written by Python's `json.dumps(..., ensure_ascii=False,
+   separators=(",", ":"))`, encoded as UTF-8.
+4. The fingerprint is the lowercase hex HMAC-SHA256 of those bytes under the keyring's audit key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from booktransfer.errors import AuthenticationFailed, KeyringError
+from booktransfer.mapping.model import EntityMapping, FieldSpec, FieldType, Protection
+from booktransfer.protect.ciphers import decrypt_value
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from booktransfer.protect.keyring import Keyring
+
+FINGERPRINT_COLUMN = "row_fingerprint"
+ROW_FORMAT = "booktransfer-row/1"
+_CLEAR_IN_TARGET = (Protection.KEEP,)
+_DECRYPTED = (Protection.ENCRYPT, Protection.ENCRYPT_TOKEN)
+
+
+def fingerprint_fields(mapping: EntityMapping) -> list[FieldSpec]:
+    """The fields a fingerprint covers, in mapping order: every field except `drop` ones."""
+    return [f for f in mapping.fields if f.protection is not Protection.DROP]
+
+
+def value_kind(field: FieldSpec) -> FieldType | None:
+    """The type a field's fingerprinted value is canonicalized as (None: by the value's own type)."""
+    return None if field.protection in (Protection.TOKEN, Protection.GENERALIZE) else field.type
+
+
+def _decimal_text(value: Any) -> str:
+    try:
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError("not a decimal") from None
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return date.fromisoformat(str(value)[:10]).isoformat()
+
+
+def _timestamp_text(value: Any) -> str:
+    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return stamp.isoformat()
+
+
+def _by_python_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal | float):
+        return _decimal_text(value)
+    if isinstance(value, datetime):
+        return _timestamp_text(value)
+    if isinstance(value, date):
+        return _date_text(value)
+    return str(value)
+
+
+_BY_KIND = {FieldType.STRING: str, FieldType.DATE: _date_text, FieldType.TIMESTAMP: _timestamp_text,
+            FieldType.DECIMAL: _decimal_text, FieldType.INTEGER: lambda v: str(int(Decimal(str(v))))}
+
+
+def canonical_value(value: Any, kind: FieldType | None) -> str | None:
+    """One value's canonical text (step 2 of the module docstring); None for an absent value."""
+    if value is None:
+        return None
+    return _BY_KIND[kind](value) if kind is not None else _by_python_type(value)
+
+
+def canonical_row(transfer_id: str, entity: str, source_line: int, values: Iterable[tuple[str, str | None]]) -> bytes:
+    """The canonical serialization of one row (step 3 of the module docstring)."""
+    doc = [ROW_FORMAT, transfer_id, entity, int(source_line), [[name, value] for name, value in values]]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def fingerprint(audit_key: bytes, payload: bytes) -> str:
+    """The lowercase hex HMAC-SHA256 of a canonical row under the audit key."""
+    return hmac.new(audit_key, payload, hashlib.sha256).hexdigest()
+
+
+def _canonical_column(values: pa.Array, kind: FieldType | None) -> list[str | None]:
+    """A column's canonical texts, vectorized where Arrow's own text form is the canonical one."""
+    import pyarrow as pa
+
+    if kind in (FieldType.STRING, None) and pa.types.is_string(values.type):
+        return values.to_pylist()
+    if kind in (FieldType.DATE, None) and pa.types.is_date(values.type):
+        return values.cast(pa.string()).to_pylist()
+    if kind in (FieldType.INTEGER, None) and pa.types.is_integer(values.type):
+        return values.cast(pa.string()).to_pylist()
+    return [canonical_value(v, kind) for v in values.to_pylist()]
+
+
+def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, clear: pa.Table,
+                      protected: pa.Table, lines: list[int]) -> list[str]:
+    """Fingerprints of mapped rows: clear values from `clear`, token and generalized values from `protected`."""
+    key = ring.audit_key
+    columns = []
+    for field in fingerprint_fields(mapping):
+        source = protected if field.protection in (Protection.TOKEN, Protection.GENERALIZE) else clear
+        columns.append((field.target, _canonical_column(source.column(field.target).combine_chunks(),
+                                                        value_kind(field))))
+    names = [name for name, _ in columns]
+    rows = zip(*(values for _, values in columns), strict=True) if columns else iter([()] * len(lines))
+    return [fingerprint(key, canonical_row(transfer_id, mapping.entity, line, zip(names, row, strict=True)))
+            for line, row in zip(lines, rows, strict=True)]
+
+
+def _buyer_value(ring: Keyring, field: FieldSpec, row: Mapping[str, Any]) -> str | None:
+    value = row[field.target]
+    if field.protection in _DECRYPTED and value is not None:
+        value = decrypt_value(ring, field.target, value)
+    return canonical_value(value, value_kind(field))
+
+
+def fingerprint_buyer_row(ring: Keyring, transfer_id: str, mapping: EntityMapping, row: Mapping[str, Any]) -> str:
+    """The fingerprint of one row as read back from the buyer's table (decrypting what was encrypted).
+
+    `row` maps buyer column names to values and holds `source_line`. A ciphertext that fails
+    authentication stops with `AuthenticationFailed` naming the column and source line.
+    """
+    try:
+        values = [(f.target, _buyer_value(ring, f, row)) for f in fingerprint_fields(mapping)]
+    except AuthenticationFailed as e:
+        raise AuthenticationFailed(f"{mapping.entity} source line {row['source_line']}: {e}") from None
+    except KeyringError as e:
+        raise type(e)(f"{mapping.entity} source line {row['source_line']}: {e}") from None
+    return fingerprint(ring.audit_key, canonical_row(transfer_id, mapping.entity, row["source_line"], values))
+
+
+def mismatched_lines(ring: Keyring, transfer_id: str, mapping: EntityMapping,
+                     rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Source lines of buyer rows whose stored `row_fingerprint` differs from their recomputed one."""
+    return [row["source_line"] for row in rows
+            if not hmac.compare_digest(str(row.get(FINGERPRINT_COLUMN) or ""),
+                                       fingerprint_buyer_row(ring, transfer_id, mapping, row))]
