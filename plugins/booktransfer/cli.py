@@ -26,14 +26,32 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _cmd_keys_init(args: argparse.Namespace) -> int:
     from booktransfer.protect.keyring import default_keyring_path, write_keyring
+    from booktransfer.reconcile.signing import create_signing_key, default_signing_key_path, public_path
 
     path = Path(args.path) if args.path else default_keyring_path()
+    signing = default_signing_key_path()
+    if not signing.exists():
+        create_signing_key(signing)
+        print(f"created report-signing key {signing} (mode 600); give auditors {public_path(signing)}")
     if path.exists() and args.if_missing:
         print(f"keyring already present: {path}")
         return 0
     write_keyring(path, overwrite=args.force)
     print(f"created keyring {path} (mode 600); keep it out of version control")
     return 0
+
+
+def _cmd_report_verify(args: argparse.Namespace) -> int:
+    from booktransfer.reconcile.manifest import verify_folder
+    from booktransfer.reconcile.signing import load_public_key
+
+    folder = Path(args.folder)
+    if (folder / "MANIFEST.unsigned").exists():
+        print(f"NOT SIGNED: {(folder / 'MANIFEST.unsigned').read_text(encoding='utf-8').strip()}")
+        return 1
+    result = verify_folder(folder, load_public_key(Path(args.public_key) if args.public_key else None))
+    print(result.describe())
+    return 0 if result.ok else 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -146,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     latest = report.add_parser("latest", help="show the newest report of a transfer")
     latest.add_argument("--transfer-id", required=True)
     latest.set_defaults(func=_cmd_report_latest)
+    verify = report.add_parser("verify", help="check a report folder against its signed MANIFEST")
+    verify.add_argument("folder")
+    verify.add_argument("--public-key", help="the signer's public key (PEM); default: the local signing key's")
+    verify.set_defaults(func=_cmd_report_verify)
 
     mapping = sub.add_parser("mapping", help="write, check and preview mapping sets").add_subparsers(
         dest="mapping_command", required=True)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from booktransfer import __version__
 from booktransfer.errors import ReconciliationFailed
 from booktransfer.quarantine import REJECT_COLUMNS
+from booktransfer.reconcile.sections import add_sections, finish
 
 if TYPE_CHECKING:
     from booktransfer.pipeline import RunContext
@@ -113,6 +114,7 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
             if not all(j["holds"] for j in entities[entity]["joined_files"].values()):
                 entities[entity]["holds"] = False
     failed = sorted(e for e, b in entities.items() if not b["holds"])
+    schema = ctx.load_mapping().spec.buyer_schema
     report = {
         "transfer_id": ctx.transfer_id,
         "run_id": ctx.run_id,
@@ -130,11 +132,14 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
         "failed_entities": failed,
         "entities": entities,
     }
+    failed += add_sections(ctx, report, schema)
+    report.update(verdict="FAIL" if failed else "PASS", failed_entities=failed)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     (ctx.report_dir / "reconciliation.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     _write_quarantine_csv(ctx.report_dir / "quarantine.csv", parts)
+    finish(ctx, report, schema, extract)
     if failed:
         raise ReconciliationFailed(
-            f"conservation equation fails for {', '.join(failed)}; see {ctx.report_dir / 'reconciliation.json'}")
+            f"reconciliation fails for {', '.join(failed)}; see {ctx.report_dir / 'reconciliation.json'}")
     return report

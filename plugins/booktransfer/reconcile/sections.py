@@ -1,0 +1,118 @@
+"""Report sections beyond the conservation equation: control totals, consent distribution, HTML, signed manifest."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from booktransfer.errors import KeyringError
+from booktransfer.reconcile.html_report import render_html
+from booktransfer.reconcile.manifest import write_manifest
+from booktransfer.reconcile.totals import compare, load_spec, source_totals, target_totals
+
+if TYPE_CHECKING:
+    from booktransfer.pipeline import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def _read(path: Path) -> Any:
+    from booktransfer.pipeline import _read
+
+    return _read(path)
+
+
+def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any]]]:
+    """Per entity: every declared total, source (validated rows) against target (read back)."""
+    from booktransfer.load.target import engine_for
+
+    spec = load_spec(ctx.root / "schemas" / schema / "control_totals.yaml")
+    out = {}
+    engine = None if ctx.dry_run else engine_for(ctx.target_url)
+    try:
+        for entity, declared in spec.items():
+            source = source_totals(_read(ctx.stage_path("valid", entity)), declared)
+            target = source if engine is None else target_totals(engine, entity, ctx.transfer_id, declared)
+            out[entity] = compare(source, target)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return out
+
+
+def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
+    """Consent events per purpose and state: as mapped from the seller (before) and as loaded (after)."""
+    mapped = ctx.stage_path("mapped", "consents")
+    if not mapped.exists():
+        return []
+    before_table = _read(mapped)
+    before = Counter(zip(before_table.column("purpose").to_pylist(), before_table.column("action").to_pylist(),
+                         strict=True))
+    after_table = _read(ctx.stage_path("protected", "consents"))
+    after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
+                        strict=True))
+    if not ctx.dry_run:
+        after = _target_consents(ctx)
+    return [{"purpose": p, "state": s, "before": before.get((p, s), 0), "after": after.get((p, s), 0)}
+            for p, s in sorted(before.keys() | after.keys(), key=lambda k: (str(k[0]), str(k[1])))]
+
+
+def _target_consents(ctx: RunContext) -> Counter:
+    import sqlalchemy as sa
+
+    from booktransfer.load.target import engine_for
+
+    engine = engine_for(ctx.target_url)
+    try:
+        table = sa.Table("consents", sa.MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.purpose, table.c.action, sa.func.count())
+                                .where(table.c.transfer_id == ctx.transfer_id)
+                                .group_by(table.c.purpose, table.c.action)).all()
+    finally:
+        engine.dispose()
+    return Counter({(p, a): n for p, a, n in rows})
+
+
+def add_sections(ctx: RunContext, report: dict[str, Any], schema: str) -> list[str]:
+    """Add control totals and consent distribution to the report; return the checks that failed."""
+    report["control_totals"] = control_totals(ctx, schema)
+    report["consent_distribution"] = consent_distribution(ctx)
+    return [f"control totals of {e}" for e, rows in report["control_totals"].items()
+            if not all(r["agrees"] for r in rows)]
+
+
+def _suite_versions(ctx: RunContext, schema: str) -> dict[str, str]:
+    folder = ctx.root / "expectations" / schema
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")).get("meta", {}).get("version", "")
+            for p in sorted(folder.glob("*.json"))}
+
+
+def finish(ctx: RunContext, report: dict[str, Any], schema: str, extract: dict[str, Any]) -> None:
+    """Write reconciliation.html, then sign a MANIFEST of every file in the report folder."""
+    (ctx.report_dir / "reconciliation.html").write_text(render_html(report), encoding="utf-8")
+    metadata = {
+        "transfer_id": ctx.transfer_id, "run_id": ctx.run_id, "verdict": report["verdict"],
+        "mapping_set": report["mapping_set"], "mapping_version": report["mapping_version"],
+        "buyer_schema": schema, "suite_versions": _suite_versions(ctx, schema),
+        "code_version": report["code_version"], "key_ids": report.get("key_ids", {}),
+        "input_files": {info["source_file"]: info["sha256"] for info in extract["entities"].values()}
+        | {j["source_file"]: j["sha256"] for info in extract["entities"].values()
+           for j in info.get("joined_files", {}).values()},
+        "operator": os.environ.get("BOOKTRANSFER_OPERATOR") or getpass.getuser(),
+        "generated_at": report["generated_at"],
+    }
+    from booktransfer.reconcile.signing import key_id, load_signing_key
+
+    try:
+        key = load_signing_key()
+    except KeyringError as e:
+        log.warning("report not signed: %s", e)
+        (ctx.report_dir / "MANIFEST.unsigned").write_text(str(e) + "\n", encoding="utf-8")
+        return
+    write_manifest(ctx.report_dir, metadata, key, key_id(key.public_key()))
