@@ -85,9 +85,11 @@ def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
 
     from booktransfer import pipeline
     from booktransfer.errors import BookTransferError, SourceUnavailable
+    from booktransfer.orchestration.keyring_source import with_keyring
 
     ctx = run_context(params, run_id)
     try:
+        ctx = with_keyring(ctx)  # from the booktransfer_keyring connection (else the local default), in memory only
         if name == "extract":
             with closing(resolve_source(params, ctx.root)) as source:
                 result = pipeline.run_extract(ctx, source)

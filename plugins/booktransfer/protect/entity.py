@@ -85,9 +85,9 @@ def _protect_field(spec: FieldSpec, table: pa.Table, ring: Keyring, as_of: date)
     raise MappingError(f"{name}: protection {kind} is not implemented")
 
 
-def protect_entity(mapping: EntityMapping, table: pa.Table, ring: Keyring, transfer_id: str,
-                   as_of: date) -> ProtectedEntity:
-    """Protect one entity's valid rows; fingerprint each row first (from its clear values)."""
+def protect_rows(mapping: EntityMapping, table: pa.Table, ring: Keyring, transfer_id: str,
+                 as_of: date) -> ProtectedEntity:
+    """Protect one entity's valid rows and fingerprint each row (from its clear values); with a summary."""
     if FINGERPRINT_COLUMN in table.column_names or any(f.target == FINGERPRINT_COLUMN for f in mapping.fields):
         raise MappingError(f"{mapping.entity}: '{FINGERPRINT_COLUMN}' is reserved for row fingerprints")
     if LINE_COLUMN not in table.column_names:
@@ -105,3 +105,14 @@ def protect_entity(mapping: EntityMapping, table: pa.Table, ring: Keyring, trans
     prints = fingerprint_table(ring, transfer_id, mapping, table, out, lines)
     out = out.append_column(FINGERPRINT_COLUMN, pa.array(prints, pa.string()))
     return ProtectedEntity(out, columns, findings)
+
+
+def protect_entity(mapping: EntityMapping, table: pa.Table, ring: Keyring, transfer_id: str = "preview",
+                   as_of: date | None = None) -> pa.Table:
+    """The protected rows only (previews); `as_of` defaults to today in Beijing, the seller's time zone."""
+    if as_of is None:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        as_of = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return protect_rows(mapping, table, ring, transfer_id, as_of).table

@@ -12,7 +12,7 @@ from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.mapping.apply import map_entity
 from booktransfer.mapping.model import EntityMapping
 from booktransfer.protect.ciphers import decrypt_value, encrypt_deterministic, token
-from booktransfer.protect.entity import protect_entity
+from booktransfer.protect.entity import protect_entity, protect_rows
 from booktransfer.protect.fingerprint import FINGERPRINT_COLUMN
 from tests.unit.mapping.builders import CUSTOMER_COLUMNS, customer_row, example_set, raw_table
 from tests.unit.protect.fixed_keys import fixed_ring
@@ -28,7 +28,7 @@ def _mapped_customers() -> pa.Table:
 
 
 def _protect(mapping: EntityMapping, table: pa.Table):
-    return protect_entity(mapping, table, RING, "t-1", AS_OF)
+    return protect_rows(mapping, table, RING, "t-1", AS_OF)
 
 
 def test_no_clear_personal_values_left():
@@ -161,3 +161,16 @@ def test_rows_without_source_lines_refused():
     """Rows that lost their source line cannot be fingerprinted and are refused."""
     with pytest.raises(MappingError, match="source line"):
         _protect(_mapping("token"), pa.table({"k": ["a"], "v": ["x"]}))
+
+
+def test_protect_entity_gives_the_protected_table_for_previews():
+    """protect_entity (previews) returns the same protected columns as protect_rows, fingerprints included."""
+    mapped = _mapped_customers()
+    spec = example_set().entities["customers"]
+
+    table = protect_entity(spec, mapped, RING, "t-1", AS_OF)
+
+    full = protect_rows(spec, mapped, RING, "t-1", AS_OF).table
+    assert table.column_names == full.column_names
+    assert table.column(FINGERPRINT_COLUMN).equals(full.column(FINGERPRINT_COLUMN))
+    assert table.column("id_number").equals(full.column("id_number"))

@@ -11,7 +11,7 @@ import pytest
 from booktransfer.errors import AuthenticationFailed
 from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.mapping.model import EntityMapping, FieldType
-from booktransfer.protect.entity import protect_entity
+from booktransfer.protect.entity import protect_rows
 from booktransfer.protect.fingerprint import (
     FINGERPRINT_COLUMN,
     canonical_row,
@@ -60,7 +60,7 @@ def _buyer_rows(protected: pa.Table) -> list[dict]:
 
 def test_known_answer_row_serialization_and_fingerprint():
     """Protecting the row gives exactly the hand-written serialization's HMAC under the fixed audit key."""
-    out = protect_entity(THINGS, _things(), fixed_ring(), "t-1", AS_OF).table
+    out = protect_rows(THINGS, _things(), fixed_ring(), "t-1", AS_OF).table
 
     assert out.column(FINGERPRINT_COLUMN)[0].as_py() == KAT_FINGERPRINT
 
@@ -101,7 +101,7 @@ def test_canonical_values_agree_across_database_representations(value, kind, tex
 def test_buyer_rows_refingerprint_to_the_stored_fingerprints():
     """Re-fingerprinting rows read back from the target (decrypting) reproduces every stored fingerprint."""
     ring = fixed_ring()
-    out = protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table
+    out = protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table
     rows = _buyer_rows(out)
 
     assert [fingerprint_buyer_row(ring, "t-1", THINGS, r) for r in rows] == out.column(FINGERPRINT_COLUMN).to_pylist()
@@ -111,7 +111,7 @@ def test_buyer_rows_refingerprint_to_the_stored_fingerprints():
 def test_database_types_do_not_change_fingerprints():
     """A SQLite-style row (decimal as float, date as text) fingerprints like the mapped row."""
     ring = fixed_ring()
-    row = _buyer_rows(protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table)[0]
+    row = _buyer_rows(protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table)[0]
     sqlite_row = row | {"amt": 3650.0, "d": "2020-01-02"}
 
     assert fingerprint_buyer_row(ring, "t-1", THINGS, sqlite_row) == row[FINGERPRINT_COLUMN]
@@ -120,7 +120,7 @@ def test_database_types_do_not_change_fingerprints():
 def test_swapped_ciphertexts_are_caught_by_fingerprints():
     """Ciphertexts swapped between rows still decrypt (same column) but no longer match their fingerprints."""
     ring = fixed_ring()
-    rows = _buyer_rows(protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table)
+    rows = _buyer_rows(protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table)
     rows[0]["v"], rows[1]["v"] = rows[1]["v"], rows[0]["v"]
 
     assert mismatched_lines(ring, "t-1", THINGS, rows) == [2, 3]
@@ -131,7 +131,7 @@ def test_swapped_ciphertexts_are_caught_by_fingerprints():
 def test_any_changed_field_is_caught(column, value):
     """A changed key, amount, date, source line or stored fingerprint makes the row mismatch."""
     ring = fixed_ring()
-    rows = _buyer_rows(protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table)
+    rows = _buyer_rows(protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table)
     rows[0][column] = value
 
     assert mismatched_lines(ring, "t-1", THINGS, rows) == [rows[0]["source_line"]]
@@ -140,18 +140,18 @@ def test_any_changed_field_is_caught(column, value):
 def test_fingerprints_depend_on_transfer_and_audit_key():
     """The same rows fingerprint differently under another transfer id or another audit key."""
     ring = fixed_ring()
-    base = protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table.column(FINGERPRINT_COLUMN).to_pylist()
-    other_transfer = protect_entity(THINGS, _things(), ring, "t-2", AS_OF).table.column(FINGERPRINT_COLUMN)
+    base = protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table.column(FINGERPRINT_COLUMN).to_pylist()
+    other_transfer = protect_rows(THINGS, _things(), ring, "t-2", AS_OF).table.column(FINGERPRINT_COLUMN)
 
     assert not set(base) & set(other_transfer.to_pylist())
-    rows = _buyer_rows(protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table)
+    rows = _buyer_rows(protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table)
     assert mismatched_lines(ring, "t-2", THINGS, rows) == [2, 3]
 
 
 def test_tampered_ciphertext_names_entity_and_source_line():
     """Re-fingerprinting a row whose ciphertext was altered fails closed, naming where, not what."""
     ring = fixed_ring()
-    row = _buyer_rows(protect_entity(THINGS, _things(), ring, "t-1", AS_OF).table)[1]
+    row = _buyer_rows(protect_rows(THINGS, _things(), ring, "t-1", AS_OF).table)[1]
     row["note"] = row["note"][:-4] + ("AAA=" if not row["note"].endswith("AAA=") else "BBB=")
 
     with pytest.raises(AuthenticationFailed, match="things source line 3: column note") as caught:
