@@ -21,10 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _read(path: Path) -> Any:
-    from booktransfer.pipeline import _read
-
-    return _read(path)
+def _read(ctx: RunContext, path: Path) -> Any:
+    return ctx.read_staged(path)
 
 
 def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any]]]:
@@ -36,7 +34,7 @@ def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any
     engine = None if ctx.dry_run else engine_for(ctx.target_url)
     try:
         for entity, declared in spec.items():
-            source = source_totals(_read(ctx.stage_path("valid", entity)), declared)
+            source = source_totals(_read(ctx, ctx.stage_path("valid", entity)), declared)
             target = source if engine is None else target_totals(engine, entity, ctx.transfer_id, declared)
             out[entity] = compare(source, target)
     finally:
@@ -50,10 +48,10 @@ def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
     mapped = ctx.stage_path("mapped", "consents")
     if not mapped.exists():
         return []
-    before_table = _read(mapped)
+    before_table = _read(ctx, mapped)
     before = Counter(zip(before_table.column("purpose").to_pylist(), before_table.column("action").to_pylist(),
                          strict=True))
-    after_table = _read(ctx.stage_path("protected", "consents"))
+    after_table = _read(ctx, ctx.stage_path("protected", "consents"))
     after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
                         strict=True))
     if not ctx.dry_run:
@@ -79,12 +77,54 @@ def _target_consents(ctx: RunContext) -> Counter:
     return Counter({(p, a): n for p, a, n in rows})
 
 
+def record_level(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection."""
+    from booktransfer.load.target import engine_for
+    from booktransfer.reconcile.records import reconcile_records
+
+    summaries, differences = {}, []
+    engine = engine_for(ctx.target_url)
+    try:
+        for entity, mapping in ctx.load_mapping().entities.items():
+            summaries[entity], found = reconcile_records(ctx, mapping, engine)
+            differences += found
+    finally:
+        engine.dispose()
+    return summaries, differences
+
+
+def _write_differences(path: Path, differences: list[dict[str, Any]]) -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, ["entity", "source_file", "source_line", "reason", "columns"])
+        writer.writeheader()
+        writer.writerows(differences)
+
+
 def add_sections(ctx: RunContext, report: dict[str, Any], schema: str) -> list[str]:
-    """Add control totals and consent distribution to the report; return the checks that failed."""
+    """Add record-level results, control totals and consent distribution; return the checks that failed."""
+    failed = []
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    if not ctx.dry_run:
+        summaries, differences = record_level(ctx)
+        report["record_level"] = [{"entity": e, **s} for e, s in summaries.items()]
+        _write_differences(ctx.report_dir / "differences.csv", differences)
+        failed += [f"record-level check of {e}" for e, s in summaries.items() if not s["ok"]]
     report["control_totals"] = control_totals(ctx, schema)
     report["consent_distribution"] = consent_distribution(ctx)
-    return [f"control totals of {e}" for e, rows in report["control_totals"].items()
-            if not all(r["agrees"] for r in rows)]
+    _write_consent_csv(ctx.report_dir / "consent_summary.csv", report["consent_distribution"])
+    return failed + [f"control totals of {e}" for e, rows in report["control_totals"].items()
+                     if not all(r["agrees"] for r in rows)]
+
+
+def _write_consent_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, ["purpose", "state", "before", "after"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _suite_versions(ctx: RunContext, schema: str) -> dict[str, str]:
