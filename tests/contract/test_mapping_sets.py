@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SET_FILES = sorted((ROOT / "mappings").glob("*/mapping_set.yaml"))
 SUITE_FILES = sorted((ROOT / "expectations").glob("*/*.json"))
 SAMPLE_DOC = ROOT / "docs" / "sample-book.md"
-LINEAGE_COLUMNS = {"transfer_id", "source_line"}
+LINEAGE_COLUMNS = {"transfer_id", "source_line", "row_fingerprint"}
 COLUMN_KWARGS = ("column", "column_A", "column_B")
 
 
