@@ -59,5 +59,29 @@ class LoadError(BookTransferError):
     """The buyer's database cannot take the load (schema mismatch, concurrent run)."""
 
 
+class SchemaMismatch(LoadError):
+    """A buyer table or column is missing, or of a type the staged values do not fit; found before any write."""
+
+
+class TransferLocked(LoadError):
+    """Another run of the same transfer is loading right now; a second concurrent load is refused."""
+
+
+class TargetUnavailable(BookTransferError):
+    """The buyer's database could not be reached or dropped the connection mid-load (the batch rolled back)."""
+
+
+class ConsentError(BookTransferError):
+    """Consent cannot be carried over as the transfer settings ask."""
+
+
+class PurposeNotPermitted(ConsentError):
+    """A purpose the buyer declared goes beyond what the seller's consents permit and has no re-consent."""
+
+
+class RequestFileError(BookTransferError):
+    """A data-subject request (suppression) or re-consent file cannot be read; names the file, line and column."""
+
+
 class ReconciliationFailed(BookTransferError):
     """The reconciliation found records lost, duplicated or altered."""

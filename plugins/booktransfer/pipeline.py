@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from booktransfer.extract.sources import DropSource
+from booktransfer.load.settings import TransferSettings
 from booktransfer.mapping.loader import MappingSet, load_mapping_set
 
 if TYPE_CHECKING:
@@ -49,7 +50,9 @@ class RunContext:
 
     The one exception is `keys`: the keyring orchestration resolved from the `booktransfer_keyring`
     Airflow connection, handed over in memory (kept out of repr, comparisons and anything serialized).
-    Without it, stages use the local default (`load_keyring`). `as_of` is the run's date (age bands).
+    Without it, stages use the local default (`load_keyring`). `as_of` is the run's date (age bands, who
+    is under 14, whose retention hold has ended). `settings` holds the consent, data-subject request and
+    notice settings the load stage needs.
     """
 
     transfer_id: str
@@ -62,6 +65,7 @@ class RunContext:
     reports_root: Path | None = None
     keys: Keyring | None = field(default=None, repr=False, compare=False)
     as_of: date | None = None
+    settings: TransferSettings = field(default_factory=TransferSettings)
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -228,21 +232,12 @@ def run_protect(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_load(ctx: RunContext) -> dict[str, Any]:
-    """Write the protected rows to the buyer's database, one transaction per entity (skipped on a dry run)."""
-    from booktransfer.load.target import engine_for, load_entity, prepare_target, record_run, target_columns
+    """Check the buyer's purposes, apply data-subject requests, decide consent, build the notice manifest, and
+    load everything into the buyer's database: one lock per transfer, one transaction per table, idempotent
+    (a dry run builds and checks everything and writes nothing to the target). See booktransfer.load."""
+    from booktransfer.load.stage import run_load_stage
 
-    if ctx.dry_run:
-        return {"stage": "load", "dry_run": True, "rows": {}}
-    mapping = ctx.load_mapping()
-    tables = {e: _read(ctx, ctx.stage_path("protected", e)) for e in mapping.entities}
-    engine = engine_for(ctx.target_url)
-    try:
-        prepare_target(engine, ctx.ddl_path(mapping), {e: target_columns(t) for e, t in tables.items()})
-        counts = {e: load_entity(engine, e, t, ctx.transfer_id) for e, t in tables.items()}
-        record_run(engine, ctx.transfer_id, ctx.run_id, mapping.spec.name, mapping.version, counts)
-    finally:
-        engine.dispose()
-    return {"stage": "load", "dry_run": False, "rows": counts}
+    return run_load_stage(ctx, lambda path: _read(ctx, path))
 
 
 def run_reconcile(ctx: RunContext) -> dict[str, Any]:

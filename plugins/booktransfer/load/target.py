@@ -1,32 +1,41 @@
-"""Load: the buyer's database through SQLAlchemy (SQLite by default, PostgreSQL in production).
+"""The buyer's database: engines, dialects and the buyer DDL.
 
-Each entity loads in one transaction that first removes what this transfer loaded before, so a re-run
-adds nothing twice and a failure leaves the target as it was.
+Engines hide statement parameters from error messages (`hide_parameters`), so a refused row never puts its
+values in a log.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import sqlalchemy as sa
-
-from booktransfer.errors import LoadError
-from booktransfer.extract.reader import LINE_COLUMN
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-_BATCH = 20_000
+_CREATE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\"?", re.IGNORECASE)
+BOOKKEEPING = ("transfer_runs", "transfer_locks")
+"""The loader's own tables: created when missing, even in a buyer schema that exists already."""
 
 
-def engine_for(url: str) -> Engine:
-    """An engine for a database URL; plain `postgresql://` URLs use psycopg 3."""
+def engine_for(url: str, application_name: str | None = None) -> Engine:
+    """An engine for a database URL; plain `postgresql://` URLs use psycopg 3.
+
+    `application_name` shows in PostgreSQL's `pg_stat_activity` (who is loading which transfer).
+    """
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return sa.create_engine(url, future=True)
+    connect_args = {}
+    if application_name and url.startswith("postgresql"):
+        connect_args["application_name"] = application_name[:63]
+    return sa.create_engine(url, hide_parameters=True, connect_args=connect_args)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """True when the target is PostgreSQL (COPY fast path, advisory locks)."""
+    return engine.dialect.name == "postgresql"
 
 
 def ddl_statements(ddl_path: Path) -> list[str]:
@@ -35,56 +44,19 @@ def ddl_statements(ddl_path: Path) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-def prepare_target(engine: Engine, ddl_path: Path, tables: dict[str, list[str]]) -> None:
-    """Create the example schema where tables are missing, then check every column we will write exists."""
-    with engine.begin() as conn:
-        for stmt in ddl_statements(ddl_path):
-            conn.execute(sa.text(stmt))
-    inspector = sa.inspect(engine)
-    for table, columns in tables.items():
-        present = {c["name"] for c in inspector.get_columns(table)}
-        missing = [c for c in columns if c not in present]
-        if missing:
-            raise LoadError(f"target table {table}: column(s) {', '.join(missing)} do not exist; "
-                            "fix the buyer schema or the mapping")
-
-
-def target_columns(table: pa.Table) -> list[str]:
-    """The buyer columns a staged, protected table fills."""
-    return ["transfer_id", *[c for c in table.column_names if c != LINE_COLUMN], "source_line"]
-
-
-def load_entity(engine: Engine, entity: str, table: pa.Table, transfer_id: str) -> int:
-    """Replace this transfer's rows of one entity in a single transaction; returns the rows written."""
-    rows = table.rename_columns([("source_line" if c == LINE_COLUMN else c) for c in table.column_names])
-    target = sa.Table(entity, sa.MetaData(), autoload_with=engine)
-    with engine.begin() as conn:
-        conn.execute(sa.delete(target).where(target.c.transfer_id == transfer_id))
-        for batch in rows.to_batches(_BATCH):
-            records = batch.to_pylist()
-            for r in records:
-                r["transfer_id"] = transfer_id
-            conn.execute(sa.insert(target), records)
-    return rows.num_rows
+def ddl_tables(ddl_path: Path) -> dict[str, str]:
+    """Each table the DDL creates, with its CREATE TABLE statement."""
+    out = {}
+    for stmt in ddl_statements(ddl_path):
+        match = _CREATE.match(stmt)
+        if match:
+            out[match.group(1)] = stmt
+    return out
 
 
 def count_loaded(engine: Engine, entity: str, transfer_id: str) -> int:
-    """Rows of one entity the target holds for this transfer (read back, not remembered)."""
+    """Rows of one table the target holds for this transfer (read back, not remembered)."""
     target = sa.Table(entity, sa.MetaData(), autoload_with=engine)
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(target)
                             .where(target.c.transfer_id == transfer_id)).scalar_one()
-
-
-def record_run(engine: Engine, transfer_id: str, run_id: str, mapping_set: str, version: str,
-               counts: dict[str, int]) -> None:
-    """Write this run's counts to the target's `transfer_runs` audit table (replacing a previous try)."""
-    runs = sa.Table("transfer_runs", sa.MetaData(), autoload_with=engine)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    with engine.begin() as conn:
-        conn.execute(sa.delete(runs).where(runs.c.transfer_id == transfer_id, runs.c.run_id == run_id))
-        conn.execute(sa.insert(runs), [
-            {"transfer_id": transfer_id, "run_id": run_id, "mapping_set": mapping_set,
-             "mapping_version": version, "entity": e, "rows_loaded": n, "loaded_at": now}
-            for e, n in counts.items()
-        ])

@@ -1,0 +1,47 @@
+"""The rows a table sends to the buyer, in one canonical form: what COPY streams and what the digest covers.
+
+Outgoing rows carry the transfer id first and the seller's source line as `source_line`, sorted by the
+table's key, so the same rows give the same bytes (and the same digest) whatever order the stage wrote
+them in. The encoding is CSV as pyarrow writes it: every string quoted, a null as an empty unquoted field
+(PostgreSQL's CSV COPY reads it back as NULL, and `""` as an empty string), dates ISO 8601, decimals at
+their scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from booktransfer.extract.reader import LINE_COLUMN
+
+CHUNK_ROWS = 65_536
+SOURCE_LINE = "source_line"
+
+
+def outgoing(table: pa.Table, transfer_id: str, key: Sequence[str]) -> pa.Table:
+    """The rows as the target receives them: `transfer_id` first, `_line` renamed, sorted by `key`."""
+    renamed = table.rename_columns([SOURCE_LINE if c == LINE_COLUMN else c for c in table.column_names])
+    if "transfer_id" in renamed.column_names:
+        renamed = renamed.drop_columns(["transfer_id"])
+    rows = renamed.add_column(0, "transfer_id", pa.repeat(pa.scalar(transfer_id, pa.string()), renamed.num_rows))
+    return rows.sort_by([(k, "ascending") for k in key]) if key and rows.num_rows else rows
+
+
+def csv_chunks(rows: pa.Table, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[int, pa.Buffer]]:
+    """The rows as CSV without a header, a few ten thousand rows per chunk: (rows in it, bytes)."""
+    options = pacsv.WriteOptions(include_header=False)
+    for batch in rows.to_batches(max_chunksize=chunk_rows):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(pa.Table.from_batches([batch], rows.schema), sink, options)
+        yield batch.num_rows, sink.getvalue()
+
+
+def rows_digest(rows: pa.Table) -> str:
+    """SHA-256 (hex) of the canonical CSV of outgoing rows: equal digests, equal rows."""
+    h = hashlib.sha256()
+    for _, chunk in csv_chunks(rows):
+        h.update(chunk)
+    return h.hexdigest()

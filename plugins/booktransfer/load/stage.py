@@ -1,0 +1,183 @@
+"""The load stage of a run: read what protect staged, build the plan, load it (or, on a dry run, only check).
+
+Writes `{run_dir}/load/plan.json` (counts, suppressed source lines, the consent and notice summaries, the
+held persons by source line and token) for the reconciliation, and `{run_dir}/load/load.json` with each
+table's `transfer_runs` record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from booktransfer import __version__
+from booktransfer.errors import LoadError
+from booktransfer.load.consent_events import Events, quarantined_events, read_reconsent
+from booktransfer.load.loader import RunInfo, load_tables
+from booktransfer.load.plan import LoadPlan, PlanInputs, build_plan
+from booktransfer.load.preflight import preflight
+from booktransfer.load.settings import as_of_date
+from booktransfer.load.subject_requests import IdLookup, read_requests
+from booktransfer.load.subjects import CONSENTS, CUSTOMERS
+from booktransfer.load.target import engine_for
+from booktransfer.mapping.loader import MappingSet
+from booktransfer.mapping.model import FieldSpec, Protection
+from booktransfer.mapping.transforms import NORMALIZERS
+
+if TYPE_CHECKING:
+    from booktransfer.pipeline import RunContext
+
+log = logging.getLogger(__name__)
+Reader = Callable[[Path], pa.Table]
+PLAN_FILE, LOAD_FILE = "plan.json", "load.json"
+ENCRYPTED = (Protection.ENCRYPT, Protection.ENCRYPT_TOKEN)
+
+
+def _field(mapping: MappingSet, entity: str, target: str) -> FieldSpec | None:
+    spec = mapping.entities.get(entity)
+    return next((f for f in spec.fields if f.target == target), None) if spec else None
+
+
+def normalizer(spec: FieldSpec | None) -> Callable[[list[str]], list[str | None]]:
+    """Apply a field's declared normalizers to clear values (as the map stage did to the seller's)."""
+
+    def apply(values: list[str]) -> list[str | None]:
+        arr = pa.array(values, pa.string())
+        for step in spec.normalize if spec else ():
+            arr = NORMALIZERS[step](arr)
+        return arr.to_pylist()
+
+    return apply
+
+
+def id_lookup(mapping: MappingSet, ctx: RunContext) -> IdLookup | None:
+    """How customers' ID numbers are stored: clear, a token, a blind index or a deterministic ciphertext."""
+    spec = _field(mapping, CUSTOMERS, "id_number")
+    if spec is None:
+        return None
+    norm = normalizer(spec)
+    namespace = spec.token_namespace or spec.target
+
+    def tokens_of(values: list[str]) -> list[str | None]:
+        from booktransfer.protect.ciphers import tokens
+
+        return tokens(ctx.keyring.token_key, namespace, norm(values))
+
+    def siv_of(values: list[str]) -> list[str | None]:
+        from booktransfer.protect.ciphers import deterministic_candidates
+
+        ring = ctx.keyring
+        return [c for v in norm(values) if v for c in deterministic_candidates(ring, spec.target, v)]
+
+    if spec.protection is Protection.KEEP:
+        return IdLookup(spec.target, norm, pseudonymous=False)
+    if spec.protection is Protection.TOKEN:
+        return IdLookup(spec.target, tokens_of)
+    if spec.protection is Protection.ENCRYPT_TOKEN:
+        return IdLookup(f"{spec.target}_token", tokens_of)
+    if spec.protection is Protection.ENCRYPT and spec.deterministic:
+        return IdLookup(spec.target, siv_of)
+    return None
+
+
+def _check_contacts_encrypted(mapping: MappingSet) -> None:
+    for column in ("mobile", "address"):
+        spec = _field(mapping, CUSTOMERS, column)
+        if spec is not None and spec.protection not in ENCRYPTED:
+            raise LoadError(f"notification manifest: customers.{column} is not encrypted by the mapping "
+                            f"(protection {spec.protection}); the manifest would carry it in the clear")
+
+
+def _birth_dates(ctx: RunContext, read: Reader, customers: pa.Table) -> dict[str, date | None]:
+    """Clear birth dates: from the protected rows when kept as dates, else from the validated rows."""
+    source = customers
+    if "birth_date" not in customers.column_names or not pa.types.is_date(customers.schema.field("birth_date").type):
+        source = read(ctx.stage_path("valid", CUSTOMERS)).select(["customer_no", "birth_date"])
+    return dict(zip(source.column("customer_no").to_pylist(), source.column("birth_date").to_pylist(), strict=True))
+
+
+def _quarantined(ctx: RunContext, read: Reader, mapping: MappingSet) -> Events:
+    spec = mapping.entities.get(CONSENTS)
+    if spec is None:
+        return {}
+    lines: set[int] = set()
+    for stage in ("map", "validate"):
+        path = ctx.rejects_path(stage, CONSENTS)
+        if path.exists():
+            rejects = read(path)
+            own = rejects.filter(pc.equal(rejects.column("source_file"), spec.source.file))
+            lines.update(own.column("source_line").to_pylist())
+    if not lines:
+        return {}
+    return quarantined_events(mapping, CONSENTS, read(ctx.stage_path("raw", CONSENTS)), lines)
+
+
+def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
+    """Read the protected entities and the transfer's request files; build the load plan."""
+    mapping = ctx.load_mapping()
+    settings = ctx.settings
+    _check_contacts_encrypted(mapping)
+    tables = {e: read(ctx.stage_path("protected", e)) for e in mapping.entities}
+    requests = read_requests(settings.suppression_file) if settings.suppression_file else []
+    reconsent = read_reconsent(settings.reconsent_file) if settings.reconsent_file else {}
+    return build_plan(PlanInputs(
+        mapping=mapping, tables=tables, birth_dates=_birth_dates(ctx, read, tables[CUSTOMERS]), settings=settings,
+        as_of=as_of_date(ctx.as_of),
+        quarantined_events=_quarantined(ctx, read, mapping), reconsent_events=reconsent, requests=requests,
+        id_lookup=id_lookup(mapping, ctx), normalize_customer_no=normalizer(_field(mapping, CUSTOMERS, "customer_no")),
+    ))
+
+
+def _write_json(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _sqlite_file_missing(url: str) -> bool:
+    if not url.startswith("sqlite:///"):
+        return False
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return bool(path) and not Path(path).exists()
+
+
+def _dry_run_target(ctx: RunContext, plan: LoadPlan, mapping: MappingSet) -> str:
+    tables = {t.name: t.rows for t in plan.tables}
+    if _sqlite_file_missing(ctx.target_url):
+        return preflight(None, ctx.ddl_path(mapping), tables, dry_run=True)
+    engine = engine_for(ctx.target_url)
+    try:
+        return preflight(engine, ctx.ddl_path(mapping), tables, dry_run=True)
+    finally:
+        engine.dispose()
+
+
+def run_load_stage(ctx: RunContext, read: Reader) -> dict[str, Any]:
+    """The whole load stage; returns counts only (safe for XCom)."""
+    mapping = ctx.load_mapping()
+    plan = make_plan(ctx, read)
+    doc = {"summary": plan.summary, "suppressed_lines": plan.suppressed_lines}
+    _write_json(doc, ctx.run_dir / "load" / PLAN_FILE)
+    suppressed = {e: len(v) for e, v in plan.suppressed_lines.items()}
+    if ctx.dry_run:
+        state = _dry_run_target(ctx, plan, mapping)
+        return {"stage": "load", "dry_run": True, "target": state, "rows": plan.summary["rows"],
+                "suppressed": suppressed}
+    run = RunInfo(ctx.transfer_id, ctx.run_id, mapping.spec.name, mapping.version, __version__)
+    engine = engine_for(ctx.target_url, application_name=f"booktransfer load {ctx.transfer_id} {ctx.run_id}")
+    try:
+        state, records = load_tables(engine, run, plan.tables, ctx.ddl_path(mapping))
+    finally:
+        engine.dispose()
+    _write_json({"target": state, "tables": [r.as_dict() for r in records]}, ctx.run_dir / "load" / LOAD_FILE)
+    return {"stage": "load", "dry_run": False, "target": state,
+            "rows": {r.entity: r.rows_loaded for r in records},
+            "written": {r.entity: r.rows_written for r in records}, "suppressed": suppressed}
