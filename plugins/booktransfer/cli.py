@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from booktransfer.errors import BookTransferError
 
@@ -34,11 +36,100 @@ def _cmd_keys_init(args: argparse.Namespace) -> int:
         create_signing_key(signing)
         print(f"created report-signing key {signing} (mode 600); give auditors {public_path(signing)}")
     if path.exists() and args.if_missing:
-        print(f"keyring already present: {path}")
+        _complete_keyring(path)
         return 0
     write_keyring(path, overwrite=args.force)
     print(f"created keyring {path} (mode 600); keep it out of version control")
     return 0
+
+
+def _complete_keyring(path: Path) -> None:
+    """Keep an existing keyring, adding the key purposes an older format lacks (never changing a key)."""
+    from booktransfer.protect.keyring import complete_document, read_keyring_document, save_keyring_document
+
+    doc, added = complete_document(read_keyring_document(path))
+    if added:
+        save_keyring_document(path, doc)
+        print(f"keyring {path}: added {', '.join(added)} keys (an older format); every existing key kept")
+    else:
+        print(f"keyring already present: {path}")
+
+
+def _cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from booktransfer.protect.keyring import (
+        ROTATING,
+        KeyPurpose,
+        default_keyring_path,
+        keyring_origin,
+        read_keyring_document,
+        rotate_document,
+        save_keyring_document,
+    )
+
+    purposes = [KeyPurpose(p) for p in args.purpose] if args.purpose else list(ROTATING)
+    path = Path(args.path) if args.path else default_keyring_path()
+    if args.stdout:
+        inline = os.environ.get("BOOKTRANSFER_KEYRING_JSON") if not args.path else None
+        source = keyring_origin() if not args.path else f"file {path}"
+        rotated, new_ids = rotate_document(json.loads(inline) if inline else read_keyring_document(path), purposes)
+        sys.stdout.write(json.dumps(rotated, indent=2) + "\n")
+        print(f"rotated the keyring from {source}; store the document above in your secrets backend. New active "
+              f"key ids: {', '.join(f'{p} {k}' for p, k in new_ids.items())}", file=sys.stderr)
+        return 0
+    rotated, new_ids = rotate_document(read_keyring_document(path), purposes)
+    save_keyring_document(path, rotated)
+    print(f"rotated {path}: new writes use {', '.join(f'{p} {k}' for p, k in new_ids.items())}; "
+          "older keys stay to decrypt older data")
+    return 0
+
+
+def _mapping_folder(name: str) -> Path:
+    """A mapping set by folder path, or by name under the project's mappings/."""
+    from booktransfer.pipeline import project_home
+
+    return Path(name) if Path(name).is_dir() else project_home() / "mappings" / name
+
+
+def _cmd_decrypt(args: argparse.Namespace) -> int:
+    from booktransfer.load.target import engine_for
+    from booktransfer.mapping.loader import load_mapping_set
+    from booktransfer.protect import decrypt
+    from booktransfer.protect.keyring import load_keyring
+
+    mapping = load_mapping_set(_mapping_folder(args.mapping_set)).entities.get(args.table)
+    columns = args.columns.split(",") if args.columns else (decrypt.encrypted_columns(mapping) if mapping else [])
+    if not columns:
+        raise BookTransferError(f"table {args.table}: name the columns to decrypt with --columns")
+    ring = load_keyring()
+    engine = engine_for(args.target)
+    try:
+        result = decrypt.decrypt_table(engine, ring, args.table, args.transfer_id, columns,
+                                       args.with_columns.split(",") if args.with_columns else None)
+        checked = decrypt.verify_fingerprints(engine, ring, mapping, args.transfer_id) if args.verify and mapping \
+            else None
+    finally:
+        engine.dispose()
+    if args.verify:
+        return _report_verified(args, result, columns, checked)
+    text = decrypt.to_csv(result)
+    if args.out and args.out != "-":
+        print(f"wrote {decrypt.write_private(Path(args.out), text)} (mode 600): {len(result.rows)} rows",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _report_verified(args: argparse.Namespace, result: Any, columns: list[str], checked: dict | None) -> int:
+    """Counts only: every value decrypted and authenticated, and how many row fingerprints match."""
+    print(f"{args.table} (transfer {args.transfer_id}): {len(result.rows)} rows; {', '.join(columns)} "
+          "decrypted and authenticated")
+    if checked is None:
+        print("row fingerprints: not checked (no mapping for this table)")
+        return 0
+    print(f"row fingerprints: {checked['fingerprints_match']} of {checked['rows']} match; "
+          f"mismatched source lines: {checked['mismatched_source_lines'] or 'none'}")
+    return 0 if checked["mismatched"] == 0 else 1
 
 
 def _cmd_report_verify(args: argparse.Namespace) -> int:
@@ -147,8 +238,32 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys.add_parser("init", help="create a local keyring for tokens and encryption")
     init.add_argument("--path", help="default: $BOOKTRANSFER_KEYRING or var/keys/keyring.json")
     init.add_argument("--force", action="store_true", help="replace an existing keyring (old data won't decrypt)")
-    init.add_argument("--if-missing", action="store_true", help="do nothing when a keyring exists")
+    init.add_argument("--if-missing", action="store_true",
+                      help="keep an existing keyring (adding the key purposes an older format lacks)")
     init.set_defaults(func=_cmd_keys_init)
+    rotate = keys.add_parser("rotate", help="add new encryption, AES-SIV and staging keys and make them active")
+    rotate.add_argument("--path", help="default: $BOOKTRANSFER_KEYRING or var/keys/keyring.json")
+    rotate.add_argument("--purpose", action="append", choices=["encryption", "deterministic", "staging"],
+                        help="rotate only these key purposes (repeatable; default: all three)")
+    rotate.add_argument("--stdout", action="store_true",
+                        help="print the rotated document (for a secrets backend) instead of rewriting the file; "
+                             "reads $BOOKTRANSFER_KEYRING_JSON when set and no --path is given")
+    rotate.set_defaults(func=_cmd_keys_rotate)
+
+    decrypt = sub.add_parser("decrypt", help="for the buyer's key holder: decrypt columns of a buyer table "
+                                             "(CSV); fails closed on any tampered ciphertext")
+    decrypt.add_argument("--target", required=True, help="the buyer database URL")
+    decrypt.add_argument("--transfer-id", required=True)
+    decrypt.add_argument("--table", required=True, help="a buyer table, e.g. customers")
+    decrypt.add_argument("--columns", help="comma-separated columns to decrypt (default: the mapping's encrypted "
+                                           "columns of the table)")
+    decrypt.add_argument("--with", dest="with_columns",
+                         help="comma-separated columns to output as stored (default: the key and source_line)")
+    decrypt.add_argument("--mapping-set", default="example_seller", help="a name under mappings/ or a folder")
+    decrypt.add_argument("--out", help="a new CSV file (mode 600); default: standard output")
+    decrypt.add_argument("--verify", action="store_true",
+                         help="decrypt and authenticate everything, check row fingerprints, print counts only")
+    decrypt.set_defaults(func=_cmd_decrypt)
 
     run = sub.add_parser("run", help="run a whole transfer in this process (no Airflow)")
     run.add_argument("--source", required=True, help="the drop folder")

@@ -211,11 +211,11 @@ def run_protect(ctx: RunContext) -> dict[str, Any]:
     `protect.json` records key ids (never keys), the as-of date, what was done per column, and the
     identifiers found in `keep` text fields (by column and source line, never values).
     """
-    from booktransfer.protect.entity import protect_rows
+    from booktransfer.protect.entity import default_as_of, protect_rows
 
     mapping = ctx.load_mapping()
     ring = ctx.keyring
-    as_of = ctx.as_of or date.today()
+    as_of = ctx.as_of or default_as_of()
     counts, entities = {}, {}
     for entity, spec in mapping.entities.items():
         result = protect_rows(spec, _read(ctx, ctx.stage_path("valid", entity)), ring, ctx.transfer_id, as_of)

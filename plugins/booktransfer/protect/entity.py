@@ -107,12 +107,15 @@ def protect_rows(mapping: EntityMapping, table: pa.Table, ring: Keyring, transfe
     return ProtectedEntity(out, columns, findings)
 
 
+def default_as_of() -> date:
+    """The as-of date when a run names none: today in Beijing, the seller's time zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
 def protect_entity(mapping: EntityMapping, table: pa.Table, ring: Keyring, transfer_id: str = "preview",
                    as_of: date | None = None) -> pa.Table:
-    """The protected rows only (previews); `as_of` defaults to today in Beijing, the seller's time zone."""
-    if as_of is None:
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
-
-        as_of = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    return protect_rows(mapping, table, ring, transfer_id, as_of).table
+    """The protected rows only (previews); `as_of` defaults to `default_as_of()`."""
+    return protect_rows(mapping, table, ring, transfer_id, as_of or default_as_of()).table
