@@ -181,3 +181,25 @@ def run_load_stage(ctx: RunContext, read: Reader) -> dict[str, Any]:
     return {"stage": "load", "dry_run": False, "target": state,
             "rows": {r.entity: r.rows_loaded for r in records},
             "written": {r.entity: r.rows_written for r in records}, "suppressed": suppressed}
+
+
+def read_plan_summary(ctx: RunContext) -> dict[str, Any] | None:
+    """The load plan this run wrote (summary and suppressed lines), or None before the load stage ran."""
+    path = ctx.run_dir / "load" / PLAN_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def suppressed_lines(ctx: RunContext, entity: str) -> list[int]:
+    """Source lines of an entity that data-subject requests kept out of the load (empty before the load)."""
+    plan = read_plan_summary(ctx)
+    return list(plan["suppressed_lines"].get(entity, [])) if plan else []
+
+
+def without_suppressed(ctx: RunContext, entity: str, table: pa.Table) -> pa.Table:
+    """A staged table of an entity without the rows data-subject requests kept out of the load."""
+    lines = suppressed_lines(ctx, entity)
+    if not lines:
+        return table
+    from booktransfer.extract.reader import LINE_COLUMN
+
+    return table.filter(pc.invert(pc.is_in(table.column(LINE_COLUMN), value_set=pa.array(lines, pa.int64()))))

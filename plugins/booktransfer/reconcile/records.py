@@ -108,7 +108,9 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -
 def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> tuple[dict[str, Any], list[dict]]:
     """The record-level summary of one entity and its differences (source file:line, reason, columns)."""
     ring = ctx.keyring
-    expected = ctx.read_staged(ctx.stage_path("protected", mapping.entity))
+    from booktransfer.load.stage import without_suppressed
+
+    expected = without_suppressed(ctx, mapping.entity, ctx.read_staged(ctx.stage_path("protected", mapping.entity)))
     rows = read_target_rows(engine, mapping.entity, ctx.transfer_id)
     found = compare_entity(expected, actual_table(ring, ctx.transfer_id, mapping, rows), mapping.key)
     differences = []

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from booktransfer import __version__
 from booktransfer.errors import ReconciliationFailed
+from booktransfer.load.stage import read_plan_summary, suppressed_lines
 from booktransfer.quarantine import REJECT_COLUMNS
 from booktransfer.reconcile.sections import add_sections, finish
 
@@ -31,7 +32,9 @@ def _rejects(ctx: RunContext, entity: str) -> pa.Table:
 def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
     """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
     if ctx.dry_run:
-        return ctx.read_staged(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
+        held_back = set(suppressed_lines(ctx, entity))
+        lines = ctx.read_staged(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
+        return [line for line in lines if line not in held_back]
     import sqlalchemy as sa
 
     from booktransfer.load.target import engine_for
@@ -46,26 +49,34 @@ def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
         engine.dispose()
 
 
-def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table) -> dict[str, Any]:
+def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
+                   suppressed: list[int] | None = None) -> dict[str, Any]:
     """The conservation equation for one entity, at the level of source lines.
 
-    source rows = loaded + quarantined, where each source line is counted once: a line loaded twice or
-    both loaded and quarantined breaks the equation even when the totals happen to agree.
+    source rows = loaded + quarantined (+ suppressed by data-subject requests), where each source line is
+    counted once: a line loaded twice, or in two of the three sets, breaks the equation even when the totals
+    happen to agree. Suppressed persons appear here as a count only.
     """
     quarantined = set(pc.unique(rejects.column("source_line")).to_pylist())
+    held_back = set(suppressed or ())
     loaded_set = set(loaded)
     duplicates = len(loaded) - len(loaded_set)
     overlap = len(loaded_set & quarantined)
-    holds = duplicates == 0 and overlap == 0 and len(loaded_set | quarantined) == source_rows \
-        and len(loaded) + len(quarantined) == source_rows
+    suppressed_overlap = len(held_back & (loaded_set | quarantined))
+    holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 \
+        and len(loaded_set | quarantined | held_back) == source_rows \
+        and len(loaded) + len(quarantined) + len(held_back) == source_rows
+    equation = f"{source_rows} = {len(loaded)} + {len(quarantined)}" + (f" + {len(held_back)}" if held_back else "")
     return {
         "source_rows": source_rows,
         "loaded": len(loaded),
         "quarantined": len(quarantined),
-        "equation": f"{source_rows} = {len(loaded)} + {len(quarantined)}",
+        "suppressed": len(held_back),
+        "equation": equation,
         "holds": holds,
         "loaded_twice": duplicates,
         "loaded_and_quarantined": overlap,
+        "suppressed_and_loaded_or_quarantined": suppressed_overlap,
         "rejects_by_reason": dict(sorted(Counter(rejects.column("reason").to_pylist()).items())),
     }
 
@@ -106,7 +117,8 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
         parts.append(rejects)
         own = rejects.filter(pc.equal(rejects.column("source_file"), info["source_file"]))
         entities[entity] = {"source_file": info["source_file"], "source_sha256": info["sha256"],
-                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), own)}
+                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), own,
+                                             suppressed_lines(ctx, entity))}
         if info.get("joined_files"):
             entities[entity]["joined_files"] = {
                 alias: joined_balance(meta, joins.get(entity, {}).get(alias, {}))
@@ -132,6 +144,9 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
         "failed_entities": failed,
         "entities": entities,
     }
+    plan = read_plan_summary(ctx)
+    if plan is not None:  # consent carried over, data-subject requests (counts; held persons by line and token)
+        report["load_plan"] = plan["summary"]
     failed += add_sections(ctx, report, schema)
     report.update(verdict="FAIL" if failed else "PASS", failed_entities=failed)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)

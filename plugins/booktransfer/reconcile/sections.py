@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from booktransfer.errors import KeyringError
+from booktransfer.load.stage import without_suppressed
 from booktransfer.reconcile.html_report import render_html
 from booktransfer.reconcile.manifest import write_manifest
 from booktransfer.reconcile.totals import compare, load_spec, source_totals, target_totals
@@ -34,7 +35,8 @@ def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any
     engine = None if ctx.dry_run else engine_for(ctx.target_url)
     try:
         for entity, declared in spec.items():
-            source = source_totals(_read(ctx, ctx.stage_path("valid", entity)), declared)
+            valid = without_suppressed(ctx, entity, _read(ctx, ctx.stage_path("valid", entity)))
+            source = source_totals(valid, declared)
             target = source if engine is None else target_totals(engine, entity, ctx.transfer_id, declared)
             out[entity] = compare(source, target)
     finally:
@@ -51,7 +53,7 @@ def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
     before_table = _read(ctx, mapped)
     before = Counter(zip(before_table.column("purpose").to_pylist(), before_table.column("action").to_pylist(),
                          strict=True))
-    after_table = _read(ctx, ctx.stage_path("protected", "consents"))
+    after_table = without_suppressed(ctx, "consents", _read(ctx, ctx.stage_path("protected", "consents")))
     after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
                         strict=True))
     if not ctx.dry_run:
