@@ -47,8 +47,19 @@ def read_text_table(path: Path, drop: DropSpec, columns: tuple[str, ...] = ()) -
     try:
         table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-        raise SourceFormatError(f"{path.name}: cannot be parsed as declared in the mapping set: {e}") from None
+        raise SourceFormatError(f"{path.name}: cannot be parsed as declared in the mapping set: "
+                                f"{_reason_without_values(e)}") from None
     return table.append_column(LINE_COLUMN, _line_numbers(path, drop, table, encoding))
+
+
+def _reason_without_values(error: Exception) -> str:
+    """Why a file did not parse, without the row Arrow quotes after the reason (it holds personal data)."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"{error.encoding} cannot decode the byte at offset {error.start} ({error.reason})"
+    text = str(error)
+    if text.startswith("CSV parse error: "):
+        return ": ".join(text.split(": ", 2)[:2]) + " (the row's values are not shown)"
+    return type(error).__name__
 
 
 def _has_blank_line(path: Path) -> bool:
