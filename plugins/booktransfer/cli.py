@@ -148,9 +148,16 @@ def _cmd_report_verify(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from booktransfer import pipeline
     from booktransfer.extract.sources import LocalFolderSource
+    from booktransfer.load.settings import TransferSettings, as_of_date
 
+    settings = TransferSettings.from_params({
+        "buyer_purposes": args.buyer_purpose, "suppression_file": args.suppression_file,
+        "reconsent_file": args.reconsent_file, "recipient_name": args.recipient_name,
+        "recipient_contact": args.recipient_contact, "notify_via_policyholder": not args.no_notify_via_policyholder,
+    }, Path.cwd())
     ctx = pipeline.RunContext(transfer_id=args.transfer_id, run_id=args.run_id, mapping_set=args.mapping_set,
-                              target_url=args.target, dry_run=args.dry_run)
+                              target_url=args.target, dry_run=args.dry_run, settings=settings,
+                              as_of=as_of_date(args.as_of_date) if args.as_of_date else None)
     pipeline.run_extract(ctx, LocalFolderSource(args.source))
     for stage in ("map", "validate", "protect", "load", "reconcile"):
         result = getattr(pipeline, f"run_{stage}")(ctx)
@@ -171,7 +178,8 @@ def _cmd_report_latest(args: argparse.Namespace) -> int:
     print(f"verdict: {report['verdict']}  (mapping set {report['mapping_set']} {report['mapping_version']})")
     for entity, b in report["entities"].items():
         mark = "ok" if b["holds"] else "FAILS"
-        print(f"  {entity:<15} source = loaded + quarantined: {b['equation']:<24} {mark}")
+        terms = "loaded + quarantined" + (" + suppressed" if b.get("suppressed") else "")
+        print(f"  {entity:<15} source = {terms}: {b['equation']:<24} {mark}")
     return 0 if report["verdict"] == "PASS" else 1
 
 
@@ -218,6 +226,21 @@ def _cmd_mapping_preview(args: argparse.Namespace) -> int:
         for row in rejects.to_pylist():
             console.print(f"  quarantined: {row['source_file']}:{row['source_line']} {row['column']} {row['reason']}")
     return 0
+
+
+def _add_load_settings(run: argparse.ArgumentParser) -> None:
+    """The consent, data-subject request and notice settings of `booktransfer run` (as the DAG's params)."""
+    from booktransfer.load.settings import DEFAULT_RECIPIENT_CONTACT, DEFAULT_RECIPIENT_NAME
+
+    run.add_argument("--as-of-date", help="YYYY-MM-DD cut-over date (minors, retention holds); default: today")
+    run.add_argument("--buyer-purpose", action="append",
+                     help="a purpose the buyer declares (repeat; default: SERVICING and the seller's purposes)")
+    run.add_argument("--suppression-file", help="CSV of erasure/objection requests (see docs/loading-and-consent.md)")
+    run.add_argument("--reconsent-file", help="CSV of consent events recorded for the buyer's new purposes")
+    run.add_argument("--recipient-name", default=DEFAULT_RECIPIENT_NAME, help="the buyer, as named in the notice")
+    run.add_argument("--recipient-contact", default=DEFAULT_RECIPIENT_CONTACT, help="the buyer's contact")
+    run.add_argument("--no-notify-via-policyholder", action="store_true",
+                     help="list insured persons and beneficiaries without a contact as NO_CHANNEL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", default="cli")
     run.add_argument("--mapping-set", default="example_seller")
     run.add_argument("--dry-run", action="store_true")
+    _add_load_settings(run)
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="read reconciliation reports").add_subparsers(dest="report_command",

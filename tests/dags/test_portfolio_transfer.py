@@ -57,7 +57,9 @@ def test_every_param_has_a_title_a_description_and_a_section(dagbag):
     """The trigger form explains every setting and groups it."""
     dag = dagbag.dags["portfolio_transfer"]
     params = dag.params
-    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "source", "source_conn_id", "target"}
+    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "source", "source_conn_id", "target",
+                                  "as_of_date", "buyer_purposes", "suppression_file", "reconsent_file",
+                                  "recipient_name", "recipient_contact", "notify_via_policyholder"}
     for name in params.keys():
         param = params.get_param(name)
         assert param.description and param.schema.get("title") and param.schema.get("section"), name

@@ -119,6 +119,15 @@ def _quarantined(ctx: RunContext, read: Reader, mapping: MappingSet) -> Events:
     return quarantined_events(mapping, CONSENTS, read(ctx.stage_path("raw", CONSENTS)), lines)
 
 
+def run_as_of(ctx: RunContext) -> date:
+    """The run's as-of date: the setting, else the one protect used (recorded in protect.json), else today."""
+    if ctx.as_of is not None:
+        return ctx.as_of
+    protect = ctx.run_dir / "protect.json"
+    recorded = json.loads(protect.read_text(encoding="utf-8")).get("as_of") if protect.exists() else None
+    return as_of_date(recorded)
+
+
 def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     """Read the protected entities and the transfer's request files; build the load plan."""
     mapping = ctx.load_mapping()
@@ -129,7 +138,7 @@ def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     reconsent = read_reconsent(settings.reconsent_file) if settings.reconsent_file else {}
     return build_plan(PlanInputs(
         mapping=mapping, tables=tables, birth_dates=_birth_dates(ctx, read, tables[CUSTOMERS]), settings=settings,
-        as_of=as_of_date(ctx.as_of),
+        as_of=run_as_of(ctx),
         quarantined_events=_quarantined(ctx, read, mapping), reconsent_events=reconsent, requests=requests,
         id_lookup=id_lookup(mapping, ctx), normalize_customer_no=normalizer(_field(mapping, CUSTOMERS, "customer_no")),
     ))

@@ -10,6 +10,8 @@ import os
 
 from airflow.sdk import Param
 
+from booktransfer.load.settings import DEFAULT_BUYER_PURPOSES, DEFAULT_RECIPIENT_CONTACT, DEFAULT_RECIPIENT_NAME
+
 DEFAULT_MAPPING_SET = "example_seller"
 DEFAULT_SOURCE = "var/drop"
 DEFAULT_TARGET = "sqlite:///var/buyer.db"
@@ -65,5 +67,56 @@ def transfer_params() -> dict[str, Param]:
             DEFAULT_TARGET, type="string", minLength=1, title="Target database", section="Target",
             description="An Airflow connection id holding the buyer database's credentials, or a SQLite URL "
                         "(sqlite:///var/buyer.db is relative to the project folder).",
+        ),
+        **consent_and_notice_params(),
+    }
+
+
+def consent_and_notice_params() -> dict[str, Param]:
+    """The load stage's settings: as-of date, buyer purposes, data-subject requests, re-consent, notices."""
+    section = "Consent, requests and notices"
+    return {
+        "as_of_date": Param(
+            "", type="string", pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$", title="As-of date (cut-over)",
+            section=section,
+            description="YYYY-MM-DD. Decides who is under 14 (guardian consent) and whose retention hold has "
+                        "ended. Empty: the day the run protects the data (Beijing time); give the cut-over date "
+                        "for a reproducible run.",
+        ),
+        "buyer_purposes": Param(
+            list(DEFAULT_BUYER_PURPOSES), type="array", minItems=1, uniqueItems=True,
+            items={"type": "string", "pattern": r"^[A-Z][A-Z0-9_]{1,39}$"}, title="Buyer's purposes",
+            section=section,
+            description="The purposes the buyer will process the data for. A purpose the seller's consents do "
+                        "not cover (anything but SERVICING and the seller's consent purposes) fails the run "
+                        "unless a re-consent file records consent for it (PIPL Art. 22).",
+        ),
+        "suppression_file": Param(
+            "", type="string", title="Data-subject requests file", section=section,
+            description="Empty: none. Otherwise a UTF-8 CSV of erasure and objection requests received up to "
+                        "the cut-over (request_type, id_number or customer_no; see docs/loading-and-consent.md), "
+                        "relative to the project folder. Named persons are not loaded unless a statutory "
+                        "retention hold keeps them (then they are loaded, restricted, and listed).",
+        ),
+        "reconsent_file": Param(
+            "", type="string", title="Re-consent file", section=section,
+            description="Empty: none. Otherwise a UTF-8 CSV of consent events collected for the buyer's new "
+                        "purposes (event_no, customer_no, purpose, action, event_time, channel, evidence_ref).",
+        ),
+        "recipient_name": Param(
+            DEFAULT_RECIPIENT_NAME, type="string", minLength=1, maxLength=200, title="Recipient's name",
+            section=section,
+            description="The buyer as named in the PIPL Art. 22 notice every data subject receives.",
+        ),
+        "recipient_contact": Param(
+            DEFAULT_RECIPIENT_CONTACT, type="string", minLength=1, maxLength=300, title="Recipient's contact",
+            section=section,
+            description="How data subjects reach the buyer about their personal information (officer, "
+                        "address, phone or e-mail), printed in the notice.",
+        ),
+        "notify_via_policyholder": Param(
+            True, type="boolean", title="Notify via the policyholder", section=section,
+            description="Insured persons and beneficiaries with no contact of their own are notified through "
+                        "the policyholder (R39); off: they are listed as NO_CHANNEL.",
         ),
     }

@@ -31,9 +31,13 @@ def resolve_target(target: str, home: Path) -> str:
 
 def run_context(params: dict[str, Any], run_id: str) -> RunContext:
     """Build the run context from the DAG params and the Airflow run id."""
+    from datetime import date
+
+    from booktransfer.load.settings import TransferSettings
     from booktransfer.pipeline import RunContext, project_home
 
     home = project_home()
+    as_of = (params.get("as_of_date") or "").strip()
     return RunContext(
         transfer_id=params["transfer_id"],
         run_id=run_id,
@@ -41,6 +45,8 @@ def run_context(params: dict[str, Any], run_id: str) -> RunContext:
         target_url=resolve_target(params["target"], home),
         dry_run=bool(params["dry_run"]),
         home=home,
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        settings=TransferSettings.from_params(params, home),
     )
 
 
@@ -76,15 +82,16 @@ def wait_for_drop(params: dict[str, Any], run_id: str) -> bool:
 def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Run one stage. A booktransfer error is a verdict on the data, not a glitch: fail without retrying.
 
-    The exception: a drop server that could not be reached (or kept dropping the connection) is a glitch,
-    left for Airflow's retries.
+    The exceptions: a drop server that could not be reached (or kept dropping the connection), and a buyer
+    database that dropped the connection mid-load (the table rolled back; the retry resumes the load), are
+    glitches, left for Airflow's retries.
     """
     from contextlib import closing
 
     from airflow.sdk.exceptions import AirflowFailException
 
     from booktransfer import pipeline
-    from booktransfer.errors import BookTransferError, SourceUnavailable
+    from booktransfer.errors import BookTransferError, SourceUnavailable, TargetUnavailable
     from booktransfer.orchestration.keyring_source import with_keyring
 
     ctx = run_context(params, run_id)
@@ -95,7 +102,7 @@ def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
                 result = pipeline.run_extract(ctx, source)
         else:
             result = getattr(pipeline, f"run_{name}")(ctx)
-    except SourceUnavailable:
+    except (SourceUnavailable, TargetUnavailable):
         raise
     except BookTransferError as e:
         raise AirflowFailException(f"{name}: {e}") from e

@@ -101,7 +101,8 @@ def render_html(report: dict[str, Any]) -> str:
     ]
     for key, title in (("record_level", "逐条核对 Record-level reconciliation"),
                        ("control_totals", "控制总数 Control totals (source vs target)"),
-                       ("consent_distribution", "同意分布 Consent distribution (before / after)")):
+                       ("consent_distribution", "同意分布 Consent distribution (before / after)"),
+                       ("load_plan", "同意、数据主体请求与告知 Consent carried over, data-subject requests, notices")):
         if key in report:
             parts += [f"<h2>{title}</h2>", _generic(report[key])]
     parts += ["<h2>隔离原因 Rejects by reason</h2>", _bars(rejects),
