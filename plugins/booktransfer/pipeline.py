@@ -52,7 +52,8 @@ class RunContext:
     Airflow connection, handed over in memory (kept out of repr, comparisons and anything serialized).
     Without it, stages use the local default (`load_keyring`). `as_of` is the run's date (age bands, who
     is under 14, whose retention hold has ended). `settings` holds the consent, data-subject request and
-    notice settings the load stage needs.
+    notice settings the load stage needs. `max_reject_rate` is the share of an entity's source rows that may
+    fail their own checks before the validate stage stops the run.
     """
 
     transfer_id: str
@@ -66,6 +67,7 @@ class RunContext:
     keys: Keyring | None = field(default=None, repr=False, compare=False)
     as_of: date | None = None
     settings: TransferSettings = field(default_factory=TransferSettings)
+    max_reject_rate: float = 0.10
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -188,21 +190,12 @@ def run_map(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_validate(ctx: RunContext) -> dict[str, Any]:
-    """Validate every entity against its suite and its references; failing rows go to quarantine."""
-    from booktransfer.validate.entity import validate_entity
+    """Validate every entity (its GX suite, then the book-level rules: merges, references, aggregates); failing
+    rows go to quarantine, Data Docs to the report folder. Fails when an entity's reject rate exceeds
+    `max_reject_rate` (a dry run only reports it). See booktransfer.validate.stage."""
+    from booktransfer.validate.stage import run_validate_stage
 
-    mapping = ctx.load_mapping()
-    valid, summaries = {}, {}
-    for entity, spec in mapping.entities.items():
-        result = validate_entity(spec, _read(ctx, ctx.stage_path("mapped", entity)),
-                                 ctx.suite_path(mapping, entity), valid)
-        valid[entity] = result.table
-        _write(ctx, result.table, ctx.stage_path("valid", entity))
-        _write(ctx, result.rejects, ctx.rejects_path("validate", entity))
-        summaries[entity] = result.summary
-    _write_json(summaries, ctx.run_dir / "validation.json")
-    return {"stage": "validate", "rows": {e: {"valid": s["rows_valid"], "quarantined": s["rows_quarantined"]}
-                                          for e, s in summaries.items()}}
+    return run_validate_stage(ctx, lambda path: _read(ctx, path), lambda table, path: _write(ctx, table, path))
 
 
 def run_protect(ctx: RunContext) -> dict[str, Any]:

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS customers (
     postcode        TEXT,
     source_line     INTEGER NOT NULL,
     row_fingerprint TEXT NOT NULL,
+    merged_customer_nos TEXT,  -- R17 lineage: the seller's other customer numbers of this person, merged here
     PRIMARY KEY (transfer_id, customer_no)
 );
 

@@ -50,35 +50,66 @@ def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
 
 
 def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
-                   suppressed: list[int] | None = None) -> dict[str, Any]:
+                   suppressed: list[int] | None = None, merged: list[int] | None = None) -> dict[str, Any]:
     """The conservation equation for one entity, at the level of source lines.
 
-    source rows = loaded + quarantined (+ suppressed by data-subject requests), where each source line is
-    counted once: a line loaded twice, or in two of the three sets, breaks the equation even when the totals
-    happen to agree. Suppressed persons appear here as a count only.
+    source rows = loaded + quarantined (+ suppressed by data-subject requests) (+ merged: duplicate persons
+    merged into a survivor row, R17), where each source line is counted once: a line loaded twice, or in two
+    of the sets, breaks the equation even when the totals happen to agree. Suppressed persons appear here as
+    a count only. Quarantined lines held back only because another row was quarantined (cascade reasons) are
+    also counted apart, in `quarantined_cascade`.
     """
+    from booktransfer.validate.book import CASCADE_REASONS
+
     quarantined = set(pc.unique(rejects.column("source_line")).to_pylist())
+    cascade = pc.is_in(rejects.column("reason"), value_set=pa.array(sorted(CASCADE_REASONS), pa.string()))
+    own_defect = set(pc.unique(rejects.filter(pc.invert(cascade)).column("source_line")).to_pylist())
     held_back = set(suppressed or ())
+    merged_set = set(merged or ())
     loaded_set = set(loaded)
     duplicates = len(loaded) - len(loaded_set)
     overlap = len(loaded_set & quarantined)
     suppressed_overlap = len(held_back & (loaded_set | quarantined))
-    holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 \
-        and len(loaded_set | quarantined | held_back) == source_rows \
-        and len(loaded) + len(quarantined) + len(held_back) == source_rows
-    equation = f"{source_rows} = {len(loaded)} + {len(quarantined)}" + (f" + {len(held_back)}" if held_back else "")
+    merged_overlap = len(merged_set & (loaded_set | quarantined | held_back))
+    holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 and merged_overlap == 0 \
+        and len(loaded_set | quarantined | held_back | merged_set) == source_rows \
+        and len(loaded) + len(quarantined) + len(held_back) + len(merged_set) == source_rows
+    equation = f"{source_rows} = {len(loaded)} + {len(quarantined)}" + (
+        f" + {len(held_back)}" if held_back or merged_set else "") + (f" + {len(merged_set)}" if merged_set else "")
     return {
         "source_rows": source_rows,
         "loaded": len(loaded),
         "quarantined": len(quarantined),
         "suppressed": len(held_back),
+        "merged": len(merged_set),
         "equation": equation,
         "holds": holds,
+        "quarantined_cascade": len(quarantined - own_defect),
         "loaded_twice": duplicates,
         "loaded_and_quarantined": overlap,
         "suppressed_and_loaded_or_quarantined": suppressed_overlap,
+        "merged_and_kept": merged_overlap,
         "rejects_by_reason": dict(sorted(Counter(rejects.column("reason").to_pylist()).items())),
     }
+
+
+def _merges(ctx: RunContext, entity: str) -> pa.Table | None:
+    """The validate stage's merge records of one entity (merged source line -> survivor line), if any."""
+    from booktransfer.validate.stage import merges_path
+
+    path = merges_path(ctx, entity)
+    return ctx.read_staged(path) if path.exists() else None
+
+
+def _write_merges_csv(path: Path, parts: list[pa.Table]) -> None:
+    """Each merged source line and the survivor line it was merged into (R17); lines only, never values."""
+    columns = ("entity", "source_file", "source_line", "survivor_line", "rule_id", "reason")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for part in parts:
+            for row in part.sort_by([("source_line", "ascending")]).to_pylist():
+                writer.writerow([row[c] for c in columns])
 
 
 def joined_balance(extracted: dict[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
@@ -106,19 +137,22 @@ def _write_quarantine_csv(path: Path, parts: list[pa.Table]) -> None:
 
 
 def reconcile(ctx: RunContext) -> dict[str, Any]:
-    """Write `reconciliation.json` and `quarantine.csv`; raise if any entity's equation fails."""
+    """Write `reconciliation.json`, `quarantine.csv` and `merges.csv`; raise if any entity's equation fails."""
     extract = json.loads((ctx.run_dir / "extract.json").read_text(encoding="utf-8"))
     protect_path = ctx.run_dir / "protect.json"
-    entities, parts = {}, []
+    entities, parts, merge_parts = {}, [], []
     map_doc = ctx.run_dir / "map.json"
     joins = json.loads(map_doc.read_text(encoding="utf-8")) if map_doc.exists() else {}
     for entity, info in extract["entities"].items():
         rejects = _rejects(ctx, entity)
         parts.append(rejects)
         own = rejects.filter(pc.equal(rejects.column("source_file"), info["source_file"]))
+        merges = _merges(ctx, entity)
+        merge_parts += [merges] if merges is not None else []
         entities[entity] = {"source_file": info["source_file"], "source_sha256": info["sha256"],
                             **entity_balance(info["rows"], _loaded_lines(ctx, entity), own,
-                                             suppressed_lines(ctx, entity))}
+                                             suppressed_lines(ctx, entity),
+                                             merges.column("source_line").to_pylist() if merges is not None else [])}
         if info.get("joined_files"):
             entities[entity]["joined_files"] = {
                 alias: joined_balance(meta, joins.get(entity, {}).get(alias, {}))
@@ -153,6 +187,7 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
     (ctx.report_dir / "reconciliation.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     _write_quarantine_csv(ctx.report_dir / "quarantine.csv", parts)
+    _write_merges_csv(ctx.report_dir / "merges.csv", merge_parts)
     finish(ctx, report, schema, extract)
     if failed:
         raise ReconciliationFailed(

@@ -74,3 +74,29 @@ def test_report_is_json_serialisable():
     result = entity_balance(2, [2], _rejects((3, "ID_FORMAT")))
 
     assert json.loads(json.dumps(result)) == result
+
+
+def test_merged_lines_complete_the_equation():
+    """Duplicate persons merged into a survivor (R17) count as merged: source = loaded + quarantined + merged."""
+    result = entity_balance(5, [2, 3], _rejects((4, "ID_FORMAT")), merged=[5, 6])
+
+    assert result["holds"] is True
+    assert (result["merged"], result["merged_and_kept"]) == (2, 0)
+    assert result["equation"] == "5 = 2 + 1 + 0 + 2"
+
+
+def test_merged_line_also_loaded_fails():
+    """A merged line must not also be loaded (or quarantined): it was folded into its survivor."""
+    result = entity_balance(3, [2, 3, 4], concat_rejects([]), merged=[4])
+
+    assert result["holds"] is False
+    assert result["merged_and_kept"] == 1
+
+
+def test_cascade_lines_counted_apart():
+    """Lines held back only because another row was quarantined are counted in quarantined_cascade."""
+    result = entity_balance(4, [2], _rejects((3, "ORPHAN_REFERENCE"), (4, "PARENT_QUARANTINED"),
+                                             (5, "PARENT_QUARANTINED"), (5, "SHARES_NOT_100")))
+
+    assert result["holds"] is True
+    assert (result["quarantined"], result["quarantined_cascade"]) == (3, 1)

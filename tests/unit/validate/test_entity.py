@@ -1,6 +1,6 @@
-"""booktransfer.validate: the buyer suite (Great Expectations) and reference checks turn bad rows into rejects.
+"""booktransfer.validate.entity: the example customers suite, run by Great Expectations on mapped rows.
 
-GX is slow to import, so each entity is validated once per module and the tests assert on the results.
+GX is slow to start, so the customers are checked once per module and the tests assert on the result.
 """
 
 from __future__ import annotations
@@ -11,126 +11,135 @@ import pyarrow as pa
 import pytest
 
 from booktransfer.errors import ValidationFailed
-from booktransfer.mapping.apply import map_entity
-from booktransfer.validate.entity import reference_failures, validate_entity
+from booktransfer.validate.entity import check_entity, normalized_counts
 from booktransfer.validate.gx_suite import load_suite_dict
-from tests.unit.mapping.builders import (
-    CUSTOMER_COLUMNS,
-    POLICY_COLUMNS,
-    SUITES,
-    customer_row,
-    example_set,
-    policy_row,
-    raw_table,
-)
+from tests.unit.validate.builders import SUITES, company, customer, example_set, mapped, resident_id
 
-# Source lines: header is line 1, so row i of CUSTOMER_ROWS is line i + 2.
-CUSTOMER_ROWS = [
-    customer_row(1),                                    # 2: clean
-    customer_row(2, Name="不详"),                        # 3: placeholder name
-    customer_row(3),                                    # 4: duplicate customer number ...
-    customer_row(4, CustomerNo="C000000003"),           # 5: ... of this one
-    customer_row(5, Mobile="1390000"),                  # 6: bad mobile
-    customer_row(6, IDNo="11010119800101006Z"),         # 7: resident ID in the wrong format
-    customer_row(7, CustomerType="1", Sex="", Birthday="", IDType="9",
-                 IDNo="91110000MA00000007"),            # 8: clean corporate customer
+# Source lines: the header is line 1, so row i is line i + 2.
+ROWS = [
+    customer(1),                                              # 2 clean
+    customer(2, Name="不详"),                                  # 3 placeholder name
+    customer(3),                                              # 4 duplicate customer number ...
+    customer(4, CustomerNo="C000000003"),                     # 5 ... of line 4
+    customer(5, Mobile="1390000"),                            # 6 not a mobile number
+    customer(6, IDNo="11010119800101006Z"),                   # 7 malformed resident ID
+    company(7),                                               # 8 clean company
+    customer(8, IDNo=resident_id(8)[:17] + ("1" if resident_id(8)[17] != "1" else "2")),  # 9 check digit
+    customer(9, IDNo=resident_id(9)[:15] + "000"),            # 10 Excel damage
+    customer(10, IDNo="1.10105E+17"),                         # 11 Excel scientific notation
+    customer(11, Sex="1"),                                    # 12 female, but the ID says male
+    customer(12, Birthday="19810101"),                        # 13 birth date differs from the ID's
+    customer(13, IDNo=resident_id(13).lower().replace("x", "x")[:17] + "X"
+             if resident_id(13).endswith("X") else resident_id(13)),  # 14 clean
+    customer(14, Mobile="+86 139-0000-0014"),                 # 15 mobile with prefix and separators: clean
+    customer(15, IDNo="１" + resident_id(15)[1:]),            # 16 a full-width digit: clean once folded
+    customer(16, Birthday=""),                                # 17 individual without a birth date
+    company(17, "91350100M000100Y44"),                        # 18 credit code check character
+    customer(18, Mobile="13800138000"),                       # 19 well-known placeholder mobile
+    customer(19, IDNo=resident_id(19, region="340524")),      # 20 region in no table: warning only
+    customer(20, IDNo="110101800101201"),                     # 21 15-digit legacy number: warning only
 ]
-EXPECTED_REJECTS = {
+EXPECTED = {
     (3, "CUS-010", "name", "PLACEHOLDER_VALUE"),
     (4, "CUS-012", "customer_no", "DUPLICATE_KEY"),
     (5, "CUS-012", "customer_no", "DUPLICATE_KEY"),
-    (6, "CUS-015", "mobile", "MOBILE_FORMAT"),
-    (7, "CUS-013", "id_number", "ID_FORMAT"),
+    (6, "CUS-021", "mobile", "MOBILE_FORMAT"),
+    (7, "CUS-014", "id_number", "ID_FORMAT"),
+    (9, "CUS-016", "id_number", "ID_CHECK_DIGIT"),
+    (10, "CUS-013", "id_number", "EXCEL_DAMAGED_ID"),
+    (11, "CUS-013", "id_number", "EXCEL_DAMAGED_ID"),
+    (12, "CUS-025", "id_number", "INCONSISTENT_GENDER"),
+    (13, "CUS-024", "id_number", "INCONSISTENT_BIRTH_DATE"),
+    (17, "CUS-009", "birth_date", "MISSING_MANDATORY"),
+    (18, "CUS-020", "id_number", "USCC_CHECK_DIGIT"),
+    (19, "CUS-022", "mobile", "PLACEHOLDER_VALUE"),
 }
 
 
 @pytest.fixture(scope="module")
-def mapped_customers() -> pa.Table:
-    """CUSTOMER_ROWS mapped with the example set (all of them map cleanly)."""
-    mapped = map_entity(example_set(), "customers", raw_table(CUSTOMER_COLUMNS, CUSTOMER_ROWS))
-    assert mapped.rejects.num_rows == 0
-    return mapped.table
+def customers():
+    """ROWS mapped (all map cleanly) and checked once against the example suite (row count 20 expected)."""
+    raw, table, rejects = mapped("customers", ROWS)
+    assert rejects.num_rows == 0
+    doc = load_suite_dict(SUITES / "customers.json")
+    return check_entity(example_set().entities["customers"], table, doc, expected_rows=len(ROWS), raw=raw)
 
 
-@pytest.fixture(scope="module")
-def customers(mapped_customers):
-    """The customers validated once against the example suite."""
-    return validate_entity(example_set().entities["customers"], mapped_customers, SUITES / "customers.json", {})
+def _records(parts: list[pa.Table]) -> set[tuple]:
+    return {(r["source_line"], r["rule_id"], r["column"], r["reason"]) for p in parts for r in p.to_pylist()}
 
 
-@pytest.fixture(scope="module")
-def policies(customers):
-    """Three policies (holders: valid, unknown, quarantined) validated against the valid customers."""
-    raw = raw_table(POLICY_COLUMNS, [policy_row(1, "C000000001"), policy_row(2, "C000000999"),
-                                     policy_row(3, "C000000002")])
-    mapped = map_entity(example_set(), "policies", raw).table
-    return validate_entity(example_set().entities["policies"], mapped, SUITES / "policies.json",
-                           {"customers": customers.table})
+def test_failing_rows_carry_rule_column_and_reason(customers):
+    """Every planted defect is quarantined by its rule, naming the column and reason; nothing else is."""
+    assert _records(customers.rejects) == EXPECTED
 
 
-def test_bad_customers_quarantined_with_suite_rules(customers):
-    """Placeholder name, duplicate customer number, bad mobile and malformed RIC leave with the suite's ids."""
-    got = {(r["source_line"], r["rule_id"], r["column"], r["reason"]) for r in customers.rejects.to_pylist()}
-
-    assert got == EXPECTED_REJECTS
-    assert set(customers.rejects.column("stage").to_pylist()) == {"validate"}
-    assert set(customers.rejects.column("source_file").to_pylist()) == {"LDPERSON.csv"}
-
-
-def test_clean_customers_pass(customers):
-    """Only the clean individual and the clean corporate customer remain, with their lines."""
-    assert customers.table.column("_line").to_pylist() == [2, 8]
-    assert customers.summary["rows_in"] == len(CUSTOMER_ROWS)
-    assert customers.summary["rows_valid"] == 2
-    assert customers.summary["rows_quarantined"] == len(CUSTOMER_ROWS) - 2
+def test_warnings_flag_without_holding_back(customers):
+    """Unknown region and a 15-digit number are warnings: recorded, and the rows are not failed."""
+    assert _records(customers.warnings) == {(20, "CUS-017", "id_number", "ID_REGION_UNKNOWN"),
+                                            (21, "CUS-018", "id_number", "ID_15_DIGIT_REVERIFY")}
+    lines = customers.table.column("_line").to_pylist()
+    assert not customers.failed[lines.index(20)] and not customers.failed[lines.index(21)]
 
 
-def test_summary_counts_failed_rules(customers):
-    """The summary lists each failed rule with its reason and row count."""
-    rules = {r["rule_id"]: (r["reason"], r["rows"]) for r in customers.summary["failed_rules"]}
+def test_failed_mask_matches_rejects(customers):
+    """The failed mask holds exactly the rejected lines."""
+    lines = customers.table.column("_line").to_pylist()
+    failed = {line for line, bad in zip(lines, customers.failed, strict=True) if bad}
 
-    assert rules == {"CUS-010": ("PLACEHOLDER_VALUE", 1), "CUS-012": ("DUPLICATE_KEY", 2),
-                     "CUS-013": ("ID_FORMAT", 1), "CUS-015": ("MOBILE_FORMAT", 1)}
+    assert failed == {e[0] for e in EXPECTED}
 
 
-def test_summary_holds_no_field_values(customers, policies, mapped_customers):
-    """Neither summary contains any field value of the test rows (names, IDs, phones, addresses, numbers)."""
-    text = json.dumps([customers.summary, policies.summary], ensure_ascii=False)
-    personal = ("CustomerNo", "Name", "Birthday", "IDNo", "Mobile", "PostalAddress", "ZipCode")
-    values = {row[c] for row in CUSTOMER_ROWS for c in personal if row[c]}
-    values |= {str(v) for v in mapped_customers.column("id_number").to_pylist()}
+def test_identifiers_folded_and_normalised_counted(customers):
+    """The full-width ID and the +86 mobile leave in canonical form; the summary counts them, no values."""
+    rows = {r["_line"]: r for r in customers.table.to_pylist()}
 
+    assert rows[16]["id_number"] == resident_id(15)
+    assert rows[15]["mobile"] == "13900000014"
+    assert customers.summary["normalized"] == {"id_number": 1, "mobile": 1}
+
+
+def test_summary_lists_failed_rules_without_values(customers):
+    """The summary names rules and counts; no field value of the test rows appears in it."""
+    text = json.dumps(customers.summary, ensure_ascii=False)
+    values = {v for row in ROWS for k, v in row.items() if k in ("Name", "IDNo", "Mobile", "PostalAddress") and v}
+
+    assert {r["rule_id"] for r in customers.summary["failed_rules"]} == {e[1] for e in EXPECTED}
     assert not [v for v in values if v in text]
 
 
-def test_orphan_policy_fails_reference(policies):
-    """A policy whose holder is not a valid customer leaves as ORPHAN_REFERENCE on holder_customer_no."""
-    got = [(r["source_line"], r["rule_id"], r["column"], r["reason"]) for r in policies.rejects.to_pylist()]
+def test_sanitised_result_holds_counts_only(customers):
+    """The GX result kept for Data Docs has no unexpected values, indexes or batch fingerprint."""
+    doc = customers.result.to_json_dict()
+    text = json.dumps(doc, ensure_ascii=False)
 
-    assert sorted(got) == [(3, "REF.policies.holder_customer_no", "holder_customer_no", "ORPHAN_REFERENCE"),
-                           (4, "REF.policies.holder_customer_no", "holder_customer_no", "ORPHAN_REFERENCE")]
-    assert policies.table.column("policy_no").to_pylist() == ["P00000000001"]
-    assert {"rule_id": "REF.policies.holder_customer_no", "reason": "ORPHAN_REFERENCE", "rows": 2} \
-        in policies.summary["failed_rules"]
-
-
-def test_reference_failures_ignore_nulls():
-    """A null reference is left to completeness rules, not reported as an orphan."""
-    mapping = example_set().entities["policies"]
-    table = pa.table({"holder_customer_no": pa.array(["C1", None, "C2"], pa.string())})
-    parents = {"customers": pa.table({"customer_no": pa.array(["C1"], pa.string())})}
-
-    [(rule_id, column, orphan)] = reference_failures(mapping, table, parents)
-
-    assert (rule_id, column) == ("REF.policies.holder_customer_no", "holder_customer_no")
-    assert orphan.to_pylist() == [False, False, True]
+    for key in ("unexpected_list", "partial_unexpected_list", "unexpected_index_list", "partial_unexpected_counts",
+                "pandas_data_fingerprint", "unexpected_index_query"):
+        assert key not in text
+    assert {r["result"].get("unexpected_count") for r in doc["results"]} >= {2, 1}
 
 
-def test_suite_without_rule_metadata_refused(tmp_path):
-    """A suite expectation without meta.rule_id and meta.reason is refused before GX runs."""
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps({"name": "s", "expectations": [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"rule_id": "X-1"}}]}))
+def test_row_count_mismatch_stops_the_entity(customers):
+    """Rows mapped != control-file rows minus map rejects: a table-level failure naming file and check."""
+    raw, table, _ = mapped("customers", ROWS[:2])
+    doc = load_suite_dict(SUITES / "customers.json")
 
-    with pytest.raises(ValidationFailed, match="expectation #0"):
-        load_suite_dict(path)
+    with pytest.raises(ValidationFailed, match=r"LDPERSON\.csv: table-level check TBL\.customers\.row_count"):
+        check_entity(example_set().entities["customers"], table, doc, expected_rows=3, raw=raw)
+
+
+def test_missing_column_stops_the_entity():
+    """A suite column the mapped table lacks cannot be evaluated: the run stops, naming file and rule."""
+    _, table, _ = mapped("customers", ROWS[:2])
+    doc = load_suite_dict(SUITES / "customers.json")
+
+    with pytest.raises(ValidationFailed, match=r"LDPERSON\.csv: check CUS-006 .* could not be evaluated.*\(mobile\)"):
+        check_entity(example_set().entities["customers"], table.drop_columns(["mobile"]), doc)
+
+
+def test_normalized_counts_compare_with_the_seller_text():
+    """Only representation changes count; a changed value would be a different row, not normalised."""
+    raw, table, _ = mapped("customers", [customer(1, Mobile="１３９０００００００１"), customer(2)])
+
+    assert normalized_counts(example_set().entities["customers"], table, raw, ["mobile", "id_number"]) == \
+        {"mobile": 1, "id_number": 0}
