@@ -145,6 +145,14 @@ def _cmd_report_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _share(text: str) -> float:
+    """A number from 0 to 1 (argparse type)."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from booktransfer import pipeline
     from booktransfer.extract.sources import LocalFolderSource
@@ -157,7 +165,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     }, Path.cwd())
     ctx = pipeline.RunContext(transfer_id=args.transfer_id, run_id=args.run_id, mapping_set=args.mapping_set,
                               target_url=args.target, dry_run=args.dry_run, settings=settings,
-                              as_of=as_of_date(args.as_of_date) if args.as_of_date else None)
+                              as_of=as_of_date(args.as_of_date) if args.as_of_date else None,
+                              max_reject_rate=args.max_reject_rate)
     pipeline.run_extract(ctx, LocalFolderSource(args.source))
     for stage in ("map", "validate", "protect", "load", "reconcile"):
         result = getattr(pipeline, f"run_{stage}")(ctx)
@@ -178,7 +187,8 @@ def _cmd_report_latest(args: argparse.Namespace) -> int:
     print(f"verdict: {report['verdict']}  (mapping set {report['mapping_set']} {report['mapping_version']})")
     for entity, b in report["entities"].items():
         mark = "ok" if b["holds"] else "FAILS"
-        terms = "loaded + quarantined" + (" + suppressed" if b.get("suppressed") else "")
+        terms = "loaded + quarantined" + (" + suppressed" if b.get("suppressed") or b.get("merged") else "") + (
+            " + merged" if b.get("merged") else "")
         print(f"  {entity:<15} source = {terms}: {b['equation']:<24} {mark}")
     return 0 if report["verdict"] == "PASS" else 1
 
@@ -295,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", default="cli")
     run.add_argument("--mapping-set", default="example_seller")
     run.add_argument("--dry-run", action="store_true")
+    run.add_argument("--max-reject-rate", type=_share, default=0.10,
+                     help="per entity, the share of rows (0-1) that may be quarantined for their own defects before "
+                          "the run stops after validation (default 0.10; a dry run only reports it)")
     _add_load_settings(run)
     run.set_defaults(func=_cmd_run)
 

@@ -57,9 +57,9 @@ def test_every_param_has_a_title_a_description_and_a_section(dagbag):
     """The trigger form explains every setting and groups it."""
     dag = dagbag.dags["portfolio_transfer"]
     params = dag.params
-    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "source", "source_conn_id", "target",
-                                  "as_of_date", "buyer_purposes", "suppression_file", "reconsent_file",
-                                  "recipient_name", "recipient_contact", "notify_via_policyholder"}
+    assert set(params.keys()) == {"transfer_id", "mapping_set", "dry_run", "max_reject_rate", "source",
+                                  "source_conn_id", "target", "as_of_date", "buyer_purposes", "suppression_file",
+                                  "reconsent_file", "recipient_name", "recipient_contact", "notify_via_policyholder"}
     for name in params.keys():
         param = params.get_param(name)
         assert param.description and param.schema.get("title") and param.schema.get("section"), name
@@ -85,3 +85,16 @@ def test_source_conn_id_defaults_to_the_local_folder(dagbag):
     assert param.schema["section"] == "Source"
     with pytest.raises(ParamValidationError):
         param.resolve("sftp://user:secret@host")
+
+
+def test_max_reject_rate_is_a_share_in_the_transfer_section(dagbag):
+    """max_reject_rate is a number from 0 to 1 (default 0.10) in the Transfer section; other values are refused."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.dags["portfolio_transfer"].params.get_param("max_reject_rate")
+    assert param.resolve() == 0.10
+    assert param.schema["section"] == "Transfer"
+    assert param.resolve(0.02) == 0.02
+    for bad in (-0.1, 1.5, "5%"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)

@@ -15,6 +15,7 @@ from booktransfer.load.settings import DEFAULT_BUYER_PURPOSES, DEFAULT_RECIPIENT
 DEFAULT_MAPPING_SET = "example_seller"
 DEFAULT_SOURCE = "var/drop"
 DEFAULT_TARGET = "sqlite:///var/buyer.db"
+DEFAULT_MAX_REJECT_RATE = 0.10
 DROP_POKE_SECONDS = 60
 DROP_TIMEOUT_SECONDS = 12 * 60 * 60
 
@@ -49,6 +50,14 @@ def transfer_params() -> dict[str, Param]:
         "dry_run": Param(
             False, type="boolean", title="Dry run", section="Transfer",
             description="Extract, map, validate and protect, report what would load, and load nothing.",
+        ),
+        "max_reject_rate": Param(
+            DEFAULT_MAX_REJECT_RATE, type="number", minimum=0, maximum=1, title="Maximum reject rate",
+            section="Transfer",
+            description="Per entity, the share of the seller's rows (0 to 1) that may be quarantined for defects "
+                        "of their own (map and validate stages; rows held back only because another row was "
+                        "quarantined do not count). Above it the run stops after validation, with the quarantine "
+                        "and Data Docs written and nothing loaded; a dry run only reports it.",
         ),
         "source": Param(
             DEFAULT_SOURCE, type="string", minLength=1, title="Source drop folder", section="Source",

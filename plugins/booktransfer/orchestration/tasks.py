@@ -46,6 +46,7 @@ def run_context(params: dict[str, Any], run_id: str) -> RunContext:
         dry_run=bool(params["dry_run"]),
         home=home,
         as_of=date.fromisoformat(as_of) if as_of else None,
+        max_reject_rate=float(params.get("max_reject_rate", RunContext.max_reject_rate)),
         settings=TransferSettings.from_params(params, home),
     )
 
