@@ -61,3 +61,25 @@ def sftp_drop(tmp_path) -> Path:
     folder = tmp_path / "sftp-drop"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(tmp_path_factory):
+    """A real Airflow deployment: api-server, scheduler and dag-processor (LocalExecutor, parallelism 2) on a fresh
+    PostgreSQL metadata database, `portfolio_transfer` registered and unpaused (tests/integration/airflow_stack.py).
+    Started on first use, shared by the session, stopped and its database dropped at the end."""
+    from tests.integration.airflow_stack import start_airflow_stack
+
+    stack = start_airflow_stack(tmp_path_factory.mktemp("airflow-stack"))
+    yield stack
+    stack.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test that uses `airflow_stack` fails, add the last lines of every component's log to its report."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("airflow_stack")
+    if report.failed and stack is not None:
+        report.sections.append(("airflow stack logs", stack.log_tails()))
+    return report
