@@ -118,32 +118,78 @@ def fingerprint(audit_key: bytes, payload: bytes) -> str:
     return hmac.new(audit_key, payload, hashlib.sha256).hexdigest()
 
 
-def _canonical_column(values: pa.Array, kind: FieldType | None) -> list[str | None]:
-    """A column's canonical texts, vectorized where Arrow's own text form is the canonical one."""
+def _decimal_texts(values: pa.Array) -> pa.Array:
+    """Arrow's plain decimal text without trailing zeros (what `_decimal_text` gives, vectorized)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if kind in (FieldType.STRING, None) and pa.types.is_string(values.type):
-        return values.to_pylist()
-    if kind in (FieldType.DATE, None) and pa.types.is_date(values.type):
-        return values.cast(pa.string()).to_pylist()
-    if kind in (FieldType.INTEGER, None) and pa.types.is_integer(values.type):
-        return values.cast(pa.string()).to_pylist()
-    return [canonical_value(v, kind) for v in values.to_pylist()]
+    text = values.cast(pa.string())
+    text = pc.replace_substring_regex(text, r"^(-?[0-9]+)\.0*$", r"\1")
+    text = pc.replace_substring_regex(text, r"^(-?[0-9]+\.[0-9]*?[1-9])0+$", r"\1")
+    return pc.if_else(pc.equal(text, "-0"), pa.scalar("0"), text)
+
+
+def canonical_column(values: pa.Array, kind: FieldType | None) -> pa.Array:
+    """A column's canonical texts (step 2 of the module docstring), vectorized where Arrow's text is canonical."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = values.type
+    if kind in (FieldType.STRING, None) and pa.types.is_string(t):
+        return values
+    if kind in (FieldType.DATE, None) and pa.types.is_date(t):
+        return values.cast(pa.string())
+    if kind in (FieldType.INTEGER, None) and pa.types.is_integer(t):
+        return values.cast(pa.string())
+    if kind in (FieldType.DECIMAL, None) and pa.types.is_decimal(t):
+        return _decimal_texts(values)
+    if kind in (FieldType.TIMESTAMP, None) and pa.types.is_timestamp(t) and t.unit == "s" and t.tz is None:
+        return pc.replace_substring(values.cast(pa.string()), " ", "T")
+    return pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
+
+
+def _json_strings(texts: pa.Array) -> pa.Array:
+    """Each text as a JSON string exactly as `json.dumps(..., ensure_ascii=False)` writes it; null as `null`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pc.any(pc.fill_null(pc.match_substring_regex(texts, r"[\x00-\x1f]"), False)).as_py():
+        return pa.array([json.dumps(v, ensure_ascii=False) for v in texts.to_pylist()], pa.string())
+    escaped = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
+    return pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "null")
+
+
+def canonical_rows(transfer_id: str, entity: str, lines: pa.Array, columns: list[tuple[str, pa.Array]]) -> pa.Array:
+    """`canonical_row` for a whole table at once (Arrow string kernels); each row's text, not yet encoded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    head = json.dumps([ROW_FORMAT, transfer_id, entity], ensure_ascii=False, separators=(",", ":"))[:-1] + ","
+    pieces: list[Any] = [head, lines.cast(pa.string()), ",["]
+    for i, (name, texts) in enumerate(columns):
+        pieces += [("," if i else "") + "[" + json.dumps(name, ensure_ascii=False) + ",", _json_strings(texts), "]"]
+    pieces.append("]]")
+    return pc.binary_join_element_wise(*pieces, "")
 
 
 def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, clear: pa.Table,
                       protected: pa.Table, lines: list[int]) -> list[str]:
     """Fingerprints of mapped rows: clear values from `clear`, token and generalized values from `protected`."""
-    key = ring.audit_key
+    import pyarrow as pa
+
     columns = []
     for field in fingerprint_fields(mapping):
         source = protected if field.protection in (Protection.TOKEN, Protection.GENERALIZE) else clear
-        columns.append((field.target, _canonical_column(source.column(field.target).combine_chunks(),
-                                                        value_kind(field))))
-    names = [name for name, _ in columns]
-    rows = zip(*(values for _, values in columns), strict=True) if columns else iter([()] * len(lines))
-    return [fingerprint(key, canonical_row(transfer_id, mapping.entity, line, zip(names, row, strict=True)))
-            for line, row in zip(lines, rows, strict=True)]
+        columns.append((field.target, canonical_column(source.column(field.target).combine_chunks(),
+                                                       value_kind(field))))
+    rows = canonical_rows(transfer_id, mapping.entity, pa.array(lines, pa.int64()), columns)
+    mac = hmac.new(ring.audit_key, digestmod=hashlib.sha256)
+    out = []
+    for text in rows.to_pylist():
+        h = mac.copy()
+        h.update(text.encode("utf-8"))
+        out.append(h.hexdigest())
+    return out
 
 
 def _buyer_value(ring: Keyring, field: FieldSpec, row: Mapping[str, Any]) -> str | None:

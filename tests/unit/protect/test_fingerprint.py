@@ -14,7 +14,9 @@ from booktransfer.mapping.model import EntityMapping, FieldType
 from booktransfer.protect.entity import protect_rows
 from booktransfer.protect.fingerprint import (
     FINGERPRINT_COLUMN,
+    canonical_column,
     canonical_row,
+    canonical_rows,
     canonical_value,
     fingerprint_buyer_row,
     mismatched_lines,
@@ -157,3 +159,36 @@ def test_tampered_ciphertext_names_entity_and_source_line():
     with pytest.raises(AuthenticationFailed, match="things source line 3: column note") as caught:
         fingerprint_buyer_row(ring, "t-1", THINGS, row)
     assert "备注" not in str(caught.value)
+
+
+TRICKY = ['a"b', "c\\d", "x\ny", None, "张三", "\x01", "e\u2028f", "𪚥", "", " 前后 ", '\\"', "\t"]
+
+
+@pytest.mark.parametrize("texts", [TRICKY, [t for t in TRICKY if t is None or not any(ord(c) < 32 for c in t)]],
+                         ids=["with-control-characters", "without"])
+def test_vectorized_rows_equal_the_reference_serialization(texts):
+    """canonical_rows (Arrow kernels) writes byte for byte what canonical_row (json.dumps) writes, row by row."""
+    lines = pa.array(range(2, 2 + len(texts)), pa.int64())
+    columns = [("k", pa.array(texts, pa.string())), ("v", pa.array(list(reversed(texts)), pa.string()))]
+
+    rows = canonical_rows("t-\"1", "things", lines, columns).to_pylist()
+
+    expected = [canonical_row("t-\"1", "things", line, [("k", a), ("v", b)]).decode("utf-8")
+                for line, a, b in zip(lines.to_pylist(), texts, reversed(texts), strict=True)]
+    assert rows == expected
+
+
+def test_vectorized_canonical_columns_equal_canonical_value():
+    """Decimals, dates, integers and timestamps canonicalized by Arrow equal canonical_value on each value."""
+    decimals = [Decimal(x) for x in ("3650.00", "0.50", "-0.00", "100.00", "0.00", "12.30", "-1.20", "10.10",
+                                     "1.05", "9999999999999999.99")] + [None]
+    stamps = [datetime(2023, 5, 6, 7, 8, 9), datetime(2000, 1, 1), None]
+    cases = [
+        (pa.array(decimals, pa.decimal128(18, 2)), FieldType.DECIMAL, decimals),
+        (pa.array([date(2020, 1, 2), None], pa.date32()), FieldType.DATE, [date(2020, 1, 2), None]),
+        (pa.array([7, -3, None], pa.int64()), FieldType.INTEGER, [7, -3, None]),
+        (pa.array(stamps, pa.timestamp("s")), FieldType.TIMESTAMP, stamps),
+        (pa.array([1987, None], pa.int32()), None, [1987, None]),
+    ]
+    for array, kind, values in cases:
+        assert canonical_column(array, kind).to_pylist() == [canonical_value(v, kind) for v in values], kind
