@@ -115,7 +115,7 @@ def small_book(tmp_path_factory) -> Path:
     return out
 
 
-def test_sample_book_over_sftp_stages_what_the_local_folder_does(sshd, sftp_drop, sample_book, tmp_path):
+def test_sample_book_over_sftp_stages_what_the_local_folder_does(sshd, sftp_drop, sample_book, keyring, tmp_path):
     """The sample book extracted over SFTP stages the same tables as from a local folder; nothing is left over."""
     copy_drop(sample_book, sftp_drop)
     ctx = run_context(tmp_path)
@@ -129,7 +129,7 @@ def test_sample_book_over_sftp_stages_what_the_local_folder_does(sshd, sftp_drop
     local = extract_drop(LocalFolderSource(sample_book), load_mapping_set(ROOT / "mappings" / "example_seller"),
                          tmp_path / "local" / "landing", tmp_path / "local" / "raw")
     for staged in local:
-        assert pq.read_table(ctx.stage_path("raw", staged.entity)).equals(pq.read_table(staged.path))
+        assert ctx.read_staged(ctx.stage_path("raw", staged.entity)).equals(pq.read_table(staged.path))
     assert list((ctx.run_dir / "landing").iterdir()) == []
     assert not (ctx.run_dir / EVENTS_FILE).exists()
 
@@ -195,7 +195,7 @@ def test_a_transfer_that_keeps_breaking_fails_and_leaves_no_partial_file(sshd, s
 
 
 def test_file_altered_after_the_control_file_fails_closed_with_a_security_event(sshd, sftp_drop, sample_book,
-                                                                                tmp_path):
+                                                                                keyring, tmp_path):
     """One changed byte on the server: extract stops naming the file, stages nothing of it, keeps no landed
     copy, and writes one R36 incident record that names the file and holds no personal data."""
     copy_drop(sample_book, sftp_drop)
