@@ -36,20 +36,18 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _validation_page(docs: EntityDocs, run_name: str, run_time: datetime) -> str:
+def _validation_page(view: Any, docs: EntityDocs, run_name: str, run_time: datetime) -> str:
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
     docs.result.meta["run_id"] = RunIdentifier(run_name=run_name, run_time=run_time)
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(docs.result))
+    return view.render(ValidationResultsPageRenderer().render(docs.result))
 
 
-def _suite_page(docs: EntityDocs) -> str:
+def _suite_page(view: Any, docs: EntityDocs) -> str:
     from great_expectations.render.renderer import ExpectationSuitePageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
-    return DefaultJinjaPageView().render(ExpectationSuitePageRenderer().render(docs.suite))
+    return view.render(ExpectationSuitePageRenderer().render(docs.suite))
 
 
 def _index(entities: list[tuple[EntityDocs, str]], transfer_id: str, run_name: str) -> str:
@@ -78,7 +76,9 @@ def _index(entities: list[tuple[EntityDocs, str]], transfer_id: str, run_name: s
 def write_data_docs(report_dir: Path, transfer_id: str, run_name: str, entities: list[EntityDocs]) -> Path:
     """Render every entity's suite and validation result; return the index page."""
     from great_expectations.render import view
+    from great_expectations.render.view import DefaultJinjaPageView
 
+    page_view = DefaultJinjaPageView()  # one Jinja environment: each template is compiled once
     site = report_dir / DOCS_DIR
     if site.exists():
         shutil.rmtree(site)
@@ -88,10 +88,10 @@ def write_data_docs(report_dir: Path, transfer_id: str, run_name: str, entities:
     run_time = datetime.now(UTC)
     listed = []
     for docs in entities:
-        _write(site / "expectations" / f"{docs.suite.name}.html", _suite_page(docs))
+        _write(site / "expectations" / f"{docs.suite.name}.html", _suite_page(page_view, docs))
         link = Path("validations") / docs.suite.name / safe_segment(run_name) / run_time.strftime(
             "%Y%m%dT%H%M%S.%fZ") / f"{docs.entity}.html"
-        _write(site / link, _validation_page(docs, run_name, run_time))
+        _write(site / link, _validation_page(page_view, docs, run_name, run_time))
         listed.append((docs, link.as_posix()))
     index = site / "index.html"
     _write(index, _index(listed, transfer_id, run_name))
