@@ -35,6 +35,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
 from great_expectations.render.renderer.renderer import renderer
 from great_expectations.render.renderer_configuration import RendererConfiguration, RendererValueType
+from great_expectations.util import camel_to_snake
 
 from booktransfer.validate import cn_identifiers as cn
 
@@ -647,3 +648,5 @@ CUSTOM_EXPECTATIONS = (
     ExpectColumnValuesToBePresentForType,
     ExpectBeneficiarySharesToSumToTotal,
 )
+# The types that take the run's as-of date (birth dates may not be later).
+AS_OF_TYPES = frozenset(camel_to_snake(c.__name__) for c in CUSTOM_EXPECTATIONS if "as_of" in c.__fields__)

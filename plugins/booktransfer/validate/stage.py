@@ -50,11 +50,13 @@ def _lines(table: pa.Table) -> set[int]:
 
 def _with_as_of(doc: dict[str, Any], as_of: date | None) -> dict[str, Any]:
     """The suite with the run's as-of date given to every expectation that takes one and names none."""
+    from booktransfer.validate.custom_expectations import AS_OF_TYPES
+
     if as_of is None:
         return doc
     expectations = []
     for exp in doc.get("expectations", []):
-        if exp["type"].startswith(("expect_resident_id_", "expect_birth_dates_to_match", "expect_genders_to_match")):
+        if exp["type"] in AS_OF_TYPES:
             exp = {**exp, "kwargs": {"as_of": as_of.isoformat(), **exp.get("kwargs", {})}}
         expectations.append(exp)
     return {**doc, "expectations": expectations}
