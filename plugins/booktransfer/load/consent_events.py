@@ -59,7 +59,7 @@ def merge_events(*parts: Events) -> Events:
 
 # ---------- quarantined events, read back from the raw stage as far as they can be
 
-def _raw_values(field: FieldSpec, raw: pa.Table) -> list[str | None]:
+def raw_values(field: FieldSpec, raw: pa.Table) -> list[str | None]:
     """The field's normalized source text, or all None when it has no plain source column in the raw table."""
     if field.source is None or field.source not in raw.column_names:
         return [field.const] * raw.num_rows
@@ -92,7 +92,7 @@ def _strict_time(text: str | None, formats: tuple[str, ...]) -> datetime | None:
 def _field_values(mapping: MappingSet, field: FieldSpec | None, raw: pa.Table) -> list:
     if field is None:
         return [None] * raw.num_rows
-    values = _raw_values(field, raw)
+    values = raw_values(field, raw)
     if field.lookup:
         codes = mapping.codes[field.lookup].values
         return [codes.get(v) if v is not None else None for v in values]

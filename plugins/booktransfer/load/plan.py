@@ -61,6 +61,7 @@ class PlanInputs:
     requests: list[SubjectRequest] = field(default_factory=list)
     id_lookup: IdLookup | None = None
     normalize_customer_no: Callable[[list[str]], list[str | None]] = lambda v: [s.strip().upper() for s in v]
+    merged_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ def build_plan(inp: PlanInputs) -> LoadPlan:
     check_buyer_purposes(settings.buyer_purposes, permitted, reconsented)
 
     holds = person_holds(inp.tables[POLICIES], inp.tables[PARTIES], as_of)
-    matched, unmatched = match_requests(inp.requests, inp.tables[CUSTOMERS], inp.id_lookup, inp.normalize_customer_no)
+    matched, unmatched = match_requests(inp.requests, inp.tables[CUSTOMERS], inp.id_lookup, inp.normalize_customer_no,
+                                        inp.merged_aliases)
     held = _holds_for(matched, holds, as_of)
     suppressed = set(matched) - set(held)
     kept, lines = cascade(inp.mapping, inp.tables, suppressed)

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from booktransfer import __version__
 from booktransfer.errors import LoadError
-from booktransfer.load.consent_events import Events, quarantined_events, read_reconsent
+from booktransfer.extract.reader import LINE_COLUMN
+from booktransfer.load.consent_events import Events, quarantined_events, raw_values, read_reconsent
 from booktransfer.load.loader import RunInfo, load_tables
 from booktransfer.load.plan import LoadPlan, PlanInputs, build_plan
 from booktransfer.load.preflight import preflight
@@ -128,6 +129,32 @@ def run_as_of(ctx: RunContext) -> date:
     return as_of_date(recorded)
 
 
+def merged_aliases(ctx: RunContext, read: Reader, mapping: MappingSet, customers: pa.Table) -> dict[str, str]:
+    """Customer numbers validation merged into a survivor (same person, R17) -> the survivor's number.
+
+    Read from validation's `merges/customers.parquet` (merged source line -> survivor's line), the raw rows
+    (the merged number as the seller wrote it, normalized like the mapping does) and the loaded customers.
+    """
+    path = ctx.run_dir / "merges" / f"{CUSTOMERS}.parquet"
+    spec = _field(mapping, CUSTOMERS, "customer_no")
+    if not path.exists() or spec is None:
+        return {}
+    merges = read(path)
+    if not merges.num_rows:
+        return {}
+    raw = read(ctx.stage_path("raw", CUSTOMERS))
+    raw = raw.filter(pc.is_in(raw.column(LINE_COLUMN), value_set=merges.column("source_line").combine_chunks()))
+    merged_no = dict(zip(raw.column(LINE_COLUMN).to_pylist(), raw_values(spec, raw), strict=True))
+    survivor_no = dict(zip(customers.column(LINE_COLUMN).to_pylist(), customers.column("customer_no").to_pylist(),
+                           strict=True))
+    out = {}
+    for line, survivor in zip(merges.column("source_line").to_pylist(), merges.column("survivor_line").to_pylist(),
+                              strict=True):
+        if merged_no.get(line) and survivor_no.get(survivor):
+            out[merged_no[line]] = survivor_no[survivor]
+    return out
+
+
 def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     """Read the protected entities and the transfer's request files; build the load plan."""
     mapping = ctx.load_mapping()
@@ -141,6 +168,7 @@ def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
         as_of=run_as_of(ctx),
         quarantined_events=_quarantined(ctx, read, mapping), reconsent_events=reconsent, requests=requests,
         id_lookup=id_lookup(mapping, ctx), normalize_customer_no=normalizer(_field(mapping, CUSTOMERS, "customer_no")),
+        merged_aliases=merged_aliases(ctx, read, mapping, tables[CUSTOMERS]) if requests else {},
     ))
 
 
@@ -209,6 +237,4 @@ def without_suppressed(ctx: RunContext, entity: str, table: pa.Table) -> pa.Tabl
     lines = suppressed_lines(ctx, entity)
     if not lines:
         return table
-    from booktransfer.extract.reader import LINE_COLUMN
-
     return table.filter(pc.invert(pc.is_in(table.column(LINE_COLUMN), value_set=pa.array(lines, pa.int64()))))

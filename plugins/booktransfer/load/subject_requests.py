@@ -98,10 +98,10 @@ class IdLookup:
 
 
 def match_requests(requests: list[SubjectRequest], customers: pa.Table, lookup: IdLookup | None,
-                   normalize_customer_no: Callable[[list[str]], list[str | None]]) -> tuple[dict[str, SubjectRequest],
-                                                                                         int]:
+                   normalize_customer_no: Callable[[list[str]], list[str | None]],
+                   aliases: dict[str, str] | None = None) -> tuple[dict[str, SubjectRequest], int]:
     """The loaded customers each request names (a person's other customer numbers with the same ID included),
-    and how many requests named nobody loaded."""
+    and how many requests named nobody loaded. `aliases`: customer numbers validation merged into a survivor."""
     numbers = customers.column("customer_no").to_pylist()
     by_number = set(numbers)
     ids = customers.column(lookup.column).to_pylist() if lookup else [None] * len(numbers)
@@ -121,6 +121,7 @@ def match_requests(requests: list[SubjectRequest], customers: pa.Table, lookup: 
         found = set()
         if req.customer_no:
             number = normalize_customer_no([req.customer_no])[0]
+            number = (aliases or {}).get(number, number)
             if number in by_number:
                 found.add(number)
         if req.id_number and lookup:

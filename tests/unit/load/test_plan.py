@@ -201,3 +201,10 @@ def test_declared_hold_in_the_request_keeps_a_person(tmp_path):
     assert (restriction["customer_no"], restriction["hold_until"], restriction["basis"]) == (
         "C04", date(2030, 12, 31), "DECLARED_IN_REQUEST")
     assert plan.summary["data_subject_requests"]["persons_suppressed"] == 0
+
+
+def test_a_request_naming_a_merged_customer_number_finds_the_survivor(tmp_path):
+    """Validation merged C98 (same person) into C04: a request by C98 suppresses C04."""
+    plan = _plan(tmp_path, requests="request_type,customer_no\nERASURE,C98\n", merged_aliases={"C98": "C04"})
+    assert "C04" not in {r["customer_no"] for r in _rows(plan, "customers")}
+    assert plan.summary["data_subject_requests"]["requests_matching_no_loaded_person"] == 0
