@@ -3,6 +3,7 @@ removed, fingerprints that re-compute from the buyer's tables, `booktransfer dec
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import stat
@@ -295,3 +296,18 @@ def test_keys_rotate_stdout_leaves_the_file_alone(tmp_path, monkeypatch, capsys)
     assert rotated["encryption"]["active"] != old["encryption"]["active"]
     assert old["encryption"]["keys"].items() <= rotated["encryption"]["keys"].items()
     assert rotate_document(rotated)[0]["token"] == old["token"]
+
+
+def test_protect_report_names_keys_and_finds_no_identifier_in_the_samples_clear_fields(transferred):
+    """protect.json records key ids (no key), the as-of date and per-column work; the sample's keep fields
+    (customer, policy and evidence numbers, codes) hold no ID number, mobile, card or credit code."""
+    doc = json.loads((transferred.run_dir / "protect.json").read_text(encoding="utf-8"))
+    report = json.loads((transferred.report_dir / "reconciliation.json").read_text(encoding="utf-8"))
+    ring = load_keyring()
+
+    assert doc["key_ids"] == ring.key_ids and doc["identifier_findings"] == []
+    assert doc["entities"]["customers"]["columns"]["mobile"]["scheme"].startswith("aes-siv:")
+    assert doc["entities"]["customers"]["columns"]["id_number"]["namespace"] == "cn_id_number"
+    assert report["identifier_findings"] == [] and report["key_ids"] == ring.key_ids
+    text = json.dumps(doc)
+    assert not [k for k in ring.encryption_keys.values() if base64.b64encode(k).decode() in text]
