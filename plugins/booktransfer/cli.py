@@ -132,6 +132,20 @@ def _report_verified(args: argparse.Namespace, result: Any, columns: list[str], 
     return 0 if checked["mismatched"] == 0 else 1
 
 
+def _cmd_reload(args: argparse.Namespace) -> int:
+    from booktransfer import pipeline
+    from booktransfer.reconcile.repair import repair
+
+    ctx = pipeline.RunContext(transfer_id=args.transfer_id, run_id=args.run_id, mapping_set=args.mapping_set,
+                              target_url=args.target)
+    result = repair(ctx, Path(args.keys))
+    for entity, done in result["entities"].items():
+        print(f"{entity}: {done['lines_requested']} line(s) reloaded, {done['rows_deleted']} target row(s) "
+              f"replaced, {done['rows_written']} written")
+    print(f"second reconciliation pass: {result['verdict']} — {result['report_dir']}")
+    return 0 if result["verdict"] == "PASS" else 1
+
+
 def _cmd_report_verify(args: argparse.Namespace) -> int:
     from booktransfer.reconcile.manifest import verify_folder
     from booktransfer.reconcile.signing import load_public_key
@@ -316,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     latest = report.add_parser("latest", help="show the newest report of a transfer")
     latest.add_argument("--transfer-id", required=True)
     latest.set_defaults(func=_cmd_report_latest)
+    reload = sub.add_parser("reload", help="reload the rows a reconciliation found wrong, then reconcile again")
+    reload.add_argument("--keys", required=True, help="CSV with entity,source_line (e.g. the report's differences.csv)")
+    reload.add_argument("--transfer-id", required=True)
+    reload.add_argument("--run-id", required=True, help="the run whose staged rows are reloaded")
+    reload.add_argument("--target", required=True, help="the buyer database URL")
+    reload.add_argument("--mapping-set", default="example_seller")
+    reload.set_defaults(func=_cmd_reload)
     verify = report.add_parser("verify", help="check a report folder against its signed MANIFEST")
     verify.add_argument("folder")
     verify.add_argument("--public-key", help="the signer's public key (PEM); default: the local signing key's")

@@ -68,6 +68,7 @@ class RunContext:
     as_of: date | None = None
     settings: TransferSettings = field(default_factory=TransferSettings)
     max_reject_rate: float = 0.10
+    flat_report: bool = False
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -105,6 +106,8 @@ class RunContext:
     def report_dir(self) -> Path:
         """Where this run's report goes: `reports/<transfer_id>/<run_id>/`."""
         reports = self.reports_root or Path(os.environ.get("BOOKTRANSFER_REPORTS", self.root / "reports"))
+        if self.flat_report:  # a repair pass writes into its own folder inside the run's report
+            return reports
         return reports / safe_segment(self.transfer_id) / safe_segment(self.run_id)
 
     def stage_path(self, stage: str, entity: str) -> Path:

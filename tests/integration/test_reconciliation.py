@@ -138,3 +138,34 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(loaded,
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
     assert shot.stat().st_size > 10_000
+
+
+def test_reload_repairs_exactly_the_failing_rows_and_reconciles_again(loaded, monkeypatch):
+    """reload --keys differences.csv puts the staged rows back; the second, signed pass is PASS; both recorded."""
+    from booktransfer.cli import main
+
+    dsn = loaded.target_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        line = _one(c, "SELECT source_line FROM policies ORDER BY source_line LIMIT 1")[0]
+        c.execute("UPDATE policies SET sum_insured = 0 WHERE source_line = %s", (line,))
+        gone = _one(c, "SELECT source_line FROM customers ORDER BY source_line DESC LIMIT 1")[0]
+        c.execute("DELETE FROM consents WHERE customer_no = (SELECT customer_no FROM customers WHERE source_line = "
+                  "%s)", (gone,))
+        before = _one(c, "SELECT count(*) FROM policies")[0]
+    with pytest.raises(ReconciliationFailed):
+        pipeline.run_reconcile(loaded)
+    keys = loaded.report_dir / "differences.csv"
+    monkeypatch.setenv("BOOKTRANSFER_STAGING", str(loaded.staging_root))
+    monkeypatch.setenv("BOOKTRANSFER_REPORTS", str(loaded.reports_root))
+    assert main(["reload", "--keys", str(keys), "--transfer-id", loaded.transfer_id, "--run-id", loaded.run_id,
+                 "--target", loaded.target_url]) == 0
+    repaired = loaded.report_dir / "repair-1"
+    second = json.loads((repaired / "reconciliation.json").read_text(encoding="utf-8"))
+    assert second["verdict"] == "PASS"
+    assert verify_folder(repaired, load_public_key()).ok
+    done = json.loads((repaired / "repair.json").read_text(encoding="utf-8"))["entities"]
+    assert done["policies"]["lines_requested"] == 1 and done["policies"]["rows_written"] == 1
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert _one(c, "SELECT count(*) FROM policies")[0] == before
+        actions = {r[0] for r in c.execute("SELECT action FROM transfer_runs WHERE transfer_id = 'audit'").fetchall()}
+    assert "REPAIRED" in actions
