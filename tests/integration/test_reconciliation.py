@@ -50,6 +50,14 @@ def test_clean_transfer_passes_every_check(loaded):
     assert all(row["agrees"] for rows in report["control_totals"].values() for row in rows)
     assert _differences(loaded) == set()
     assert verify_folder(loaded.report_dir, load_public_key()).ok
+    import jsonschema
+
+    schema = json.loads((loaded.report_dir / "reconciliation.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(report)
+    manifest = json.loads((loaded.report_dir / "MANIFEST").read_text(encoding="utf-8"))
+    assert {"transfer_id", "mapping_version", "suite_versions", "code_version", "input_files", "key_ids",
+            "operator", "timings"} <= set(manifest["run"])
+    assert "reconciliation.json" in manifest["files"]
     assert {"reconciliation.html", "reconciliation.json", "quarantine.csv", "differences.csv",
             "consent_summary.csv", "MANIFEST", "MANIFEST.sig"} <= {p.name for p in loaded.report_dir.iterdir()}
 

@@ -135,9 +135,20 @@ def _suite_versions(ctx: RunContext, schema: str) -> dict[str, str]:
             for p in sorted(folder.glob("*.json"))}
 
 
+def _stage_times(ctx: RunContext) -> dict[str, str]:
+    """When each stage finished (its summary file's time), for the record of the run."""
+    from datetime import UTC, datetime
+
+    files = {"extract": "extract.json", "map": "map.json", "validate": "validation.json", "protect": "protect.json"}
+    return {stage: datetime.fromtimestamp((ctx.run_dir / name).stat().st_mtime, UTC).isoformat(timespec="seconds")
+            for stage, name in files.items() if (ctx.run_dir / name).exists()}
+
+
 def finish(ctx: RunContext, report: dict[str, Any], schema: str, extract: dict[str, Any]) -> None:
     """Write reconciliation.html, then sign a MANIFEST of every file in the report folder."""
     (ctx.report_dir / "reconciliation.html").write_text(render_html(report), encoding="utf-8")
+    schema_file = Path(__file__).with_name("reconciliation.schema.json")
+    (ctx.report_dir / schema_file.name).write_bytes(schema_file.read_bytes())
     metadata = {
         "transfer_id": ctx.transfer_id, "run_id": ctx.run_id, "verdict": report["verdict"],
         "mapping_set": report["mapping_set"], "mapping_version": report["mapping_version"],
@@ -148,6 +159,7 @@ def finish(ctx: RunContext, report: dict[str, Any], schema: str, extract: dict[s
            for j in info.get("joined_files", {}).values()},
         "operator": os.environ.get("BOOKTRANSFER_OPERATOR") or getpass.getuser(),
         "generated_at": report["generated_at"],
+        "timings": _stage_times(ctx),
     }
     from booktransfer.reconcile.signing import key_id, load_signing_key
 
