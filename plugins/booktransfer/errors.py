@@ -85,3 +85,11 @@ class RequestFileError(BookTransferError):
 
 class ReconciliationFailed(BookTransferError):
     """The reconciliation found records lost, duplicated or altered."""
+
+
+class SettingsError(BookTransferError):
+    """A transfer setting (DAG param, settings file) is missing, malformed or outside its allowed values."""
+
+
+class ComplianceGateFailed(BookTransferError):
+    """The transfer's settings fail a compliance rule (impact assessment, purposes, legal route, cross-border)."""
