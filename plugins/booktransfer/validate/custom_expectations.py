@@ -601,16 +601,14 @@ class MulticolumnSharesSum(MulticolumnMapMetricProvider):
                 **kwargs: Any) -> pd.Series:
         """True unless the row is a beneficiary whose group (policy, order) does not sum to `total`."""
         policy, role, order, share = (arrow_of(column_list.iloc[:, i]) for i in range(4))
-        table = pa.table({"p": policy, "o": order.cast(pa.int64()), "s": share.cast(pa.float64()),
-                          "b": pc.fill_null(pc.equal(role, role_value), False)})
-        beneficiaries = table.filter(table.column("b"))
-        sums = beneficiaries.group_by(["p", "o"]).aggregate([("s", "sum")])
-        bad = sums.filter(pc.greater(pc.abs(pc.subtract(pc.fill_null(sums.column("s_sum"), 0.0), total)), 1e-6))
-        keys = pa.table({"p": bad.column("p"), "o": bad.column("o"), "bad": pa.array([True] * bad.num_rows)})
-        joined = table.append_column("i", pa.array(np.arange(table.num_rows))).join(keys, ["p", "o"])
-        failed = np.zeros(table.num_rows, dtype=bool)
-        hit = joined.filter(pc.and_(pc.fill_null(joined.column("bad"), False), joined.column("b")))
-        failed[np.asarray(hit.column("i"))] = True
+        group = pc.binary_join_element_wise(pc.fill_null(policy.cast(pa.string()), ""),
+                                            pc.fill_null(order.cast(pa.string()), ""), "|")
+        beneficiary = pc.fill_null(pc.equal(role, role_value), False)
+        table = pa.table({"g": group, "s": share.cast(pa.float64())}).filter(beneficiary)
+        sums = table.group_by("g").aggregate([("s", "sum")])
+        off = pc.greater(pc.abs(pc.subtract(pc.fill_null(sums.column("s_sum"), 0.0), float(total))), 1e-6)
+        bad_groups = sums.filter(off).column("g").combine_chunks()
+        failed = np.asarray(pc.and_(beneficiary, pc.fill_null(pc.is_in(group, value_set=bad_groups), False)))
         return _passes(column_list, failed)
 
 

@@ -113,3 +113,17 @@ def test_placeholder_dates():
 
     assert _failing(table, {"type": "expect_column_values_to_not_be_placeholders",
                             "kwargs": {"column": "birth_date", "placeholder_dates": ["1900-01-01"]}}) == [[1]]
+
+
+def test_shares_all_right_and_nothing_to_judge():
+    """A book whose shares all sum to 100, and one without any beneficiary, pass (no group is off)."""
+    columns = ["policy_no", "role", "beneficiary_order", "benefit_share_pct"]
+    right = pa.table({"policy_no": ["P1", "P1", "P1"], "role": ["INSURED", "BENEFICIARY", "BENEFICIARY"],
+                      "beneficiary_order": pa.array([None, 1, 1], pa.int64()),
+                      "benefit_share_pct": pa.array([None, 30, 70], pa.float64())})
+    heirs = pa.table({"policy_no": ["P1"], "role": ["INSURED"], "beneficiary_order": pa.array([None], pa.int64()),
+                      "benefit_share_pct": pa.array([None], pa.float64())})
+    expectation = {"type": "expect_beneficiary_shares_to_sum_to_total", "kwargs": {"column_list": columns}}
+
+    assert _failing(right, expectation) == [[]]
+    assert _failing(heirs, expectation) == [[]]
