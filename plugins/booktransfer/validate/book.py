@@ -47,8 +47,8 @@ class EntityState:
     source_file: str
     source: pa.Table  # every source row's referenced/referring columns as mapped (map rejects included)
     rejected_lines: pa.Array  # source lines the map stage quarantined
-    held: np.ndarray = field(default=None)
-    merged: np.ndarray = field(default=None)
+    held: np.ndarray = field(init=False)
+    merged: np.ndarray = field(init=False)
     parts: list[pa.Table] = field(default_factory=list)
     merges: pa.Table | None = None
     counts: dict[str, Any] = field(default_factory=dict)

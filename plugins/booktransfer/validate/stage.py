@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -34,12 +35,12 @@ log = logging.getLogger(__name__)
 SUMMARY_FILE = "validation.json"
 
 
-def merges_path(ctx: RunContext, entity: str) -> Any:
+def merges_path(ctx: RunContext, entity: str) -> Path:
     """Where the merge records of one entity go."""
     return ctx.run_dir / "merges" / f"{entity}.parquet"
 
 
-def warnings_path(ctx: RunContext, entity: str) -> Any:
+def warnings_path(ctx: RunContext, entity: str) -> Path:
     """Where the warnings (rows flagged, not held back) of one entity go."""
     return ctx.run_dir / "warnings" / f"validate_{entity}.parquet"
 
@@ -147,7 +148,7 @@ def run_validate_stage(ctx: RunContext, read: Any, write: Any) -> dict[str, Any]
                      for e, s in summaries.items()}}
 
 
-def _write_json(doc: dict[str, Any], path: Any) -> None:
+def _write_json(doc: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
