@@ -1,18 +1,9 @@
-"""Transfer a customer book from the seller's drop to the buyer's database.
+"""Transfer a customer book from the seller's drop to the buyer's database (see DAG_DOC for the operator's page).
 
-**wait_for_drop** waits for the seller's control file, which marks the drop complete, in the local
-folder or on the SFTP server (an Airflow SFTP connection with a pinned host key; any other host key fails
-the run and is recorded as a security event). **extract** lands the seller's files and checks them against
-the control file (a missing file, a row count or SHA-256 mismatch, or an unclassified column stops the
-run). **map** applies the YAML mapping set to reach the buyer's shape; rows it cannot translate are
-quarantined. **validate** runs the buyer schema's Great Expectations suites and reference checks; failing
-rows are quarantined with rule id and reason. **protect** tokenizes ID numbers and encrypts names, mobiles
-and addresses. **load** writes the buyer tables, one transaction per entity (skipped on a dry run).
-**reconcile** proves, per entity, that source rows = loaded + quarantined, and writes
-`reports/<transfer_id>/<run_id>/`.
-
-Re-running is safe: every stage writes under the run's own staging folder, and a load replaces what the
-same transfer id loaded before.
+compliance_gate -> wait_for_drop -> extract -> map_rows -> validate -> protect -> plan_load -> load_or_dry_run
+-> approve_load -> load -> reconcile; a dry run goes from load_or_dry_run straight to reconcile. Task bodies
+live in booktransfer.orchestration.tasks, the form in booktransfer.operations.form, the docs in
+booktransfer.operations.runbook; nothing heavy is imported when this file is parsed.
 """
 
 from __future__ import annotations
@@ -20,8 +11,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from booktransfer.operations.runbook import DAG_DOC, TASK_DOCS
 from booktransfer.orchestration import tasks
-from booktransfer.orchestration.params import drop_sensor_timing, transfer_params
+from booktransfer.orchestration.approval import LoadApproval
+from booktransfer.orchestration.notify import on_approval_needed, on_failure
+from booktransfer.orchestration.params import approval_timeout, drop_sensor_timing, io_retries, transfer_params
 
 
 def _params_and_run() -> tuple[dict, str]:
@@ -35,44 +29,63 @@ def _params_and_run() -> tuple[dict, str]:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     params=transfer_params(),
-    default_args={"owner": "booktransfer", "retries": 0},
+    default_args={"owner": "booktransfer", "retries": 0, "on_failure_callback": on_failure()},
     tags=["book-transfer"],
-    doc_md=__doc__,
+    doc_md=DAG_DOC,
 )
 def portfolio_transfer() -> None:
-    """wait_for_drop -> extract -> map -> validate -> protect -> load -> reconcile."""
+    """Wire the stages, the two gates and the dry-run path."""
 
-    @task.sensor(mode="reschedule", **drop_sensor_timing())
+    @task(doc_md=TASK_DOCS["compliance_gate"])
+    def compliance_gate() -> dict:
+        ctx = get_current_context()
+        moment = ctx.get("logical_date") or ctx["dag_run"].run_after
+        return tasks.compliance_gate(dict(ctx["params"]), ctx["run_id"], moment)
+
+    @task.sensor(mode="reschedule", doc_md=TASK_DOCS["wait_for_drop"], **drop_sensor_timing())
     def wait_for_drop() -> bool:
         return tasks.wait_for_drop(*_params_and_run())
 
-    @task(retries=2, retry_delay=pendulum.duration(seconds=30))
+    @task(doc_md=TASK_DOCS["extract"], **io_retries())
     def extract() -> dict:
         return tasks.extract(*_params_and_run())
 
-    @task
-    def map_rows(_upstream: dict) -> dict:
+    @task(doc_md=TASK_DOCS["map_rows"])
+    def map_rows() -> dict:
         return tasks.map_rows(*_params_and_run())
 
-    @task
-    def validate(_upstream: dict) -> dict:
+    @task(doc_md=TASK_DOCS["validate"])
+    def validate() -> dict:
         return tasks.validate(*_params_and_run())
 
-    @task
-    def protect(_upstream: dict) -> dict:
+    @task(doc_md=TASK_DOCS["protect"])
+    def protect() -> dict:
         return tasks.protect(*_params_and_run())
 
-    @task(retries=2, retry_delay=pendulum.duration(seconds=30))
-    def load(_upstream: dict) -> dict:
+    @task(doc_md=TASK_DOCS["plan_load"], **io_retries())
+    def plan_load() -> dict:
+        return tasks.plan_load(*_params_and_run())
+
+    @task.branch(doc_md=TASK_DOCS["load_or_dry_run"])
+    def load_or_dry_run() -> str:
+        return tasks.load_path(_params_and_run()[0], approve_task="approve_load", dry_run_task="reconcile")
+
+    approve_load = LoadApproval(task_id="approve_load", doc_md=TASK_DOCS["approve_load"],
+                                response_timeout=approval_timeout(), notifiers=[on_approval_needed()])
+
+    @task(doc_md=TASK_DOCS["load"], **io_retries())
+    def load() -> dict:
         return tasks.load(*_params_and_run())
 
-    @task
-    def reconcile(_upstream: dict) -> dict:
+    @task(doc_md=TASK_DOCS["reconcile"], trigger_rule="none_failed_min_one_success", **io_retries())
+    def reconcile() -> dict:
         return tasks.reconcile(*_params_and_run())
 
-    raw = extract()
-    wait_for_drop() >> raw
-    reconcile(load(protect(validate(map_rows(raw)))))
+    path = load_or_dry_run()
+    report = reconcile()
+    compliance_gate() >> wait_for_drop() >> extract() >> map_rows() >> validate() >> protect() >> plan_load() >> path
+    path >> approve_load >> load() >> report
+    path >> report
 
 
 portfolio_transfer()

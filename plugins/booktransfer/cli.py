@@ -252,6 +252,48 @@ def _cmd_mapping_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_settings_render(args: argparse.Namespace) -> int:
+    from booktransfer.operations.form import read_settings_file
+
+    conf = read_settings_file(Path(args.file))
+    if args.check:
+        from datetime import datetime
+
+        from booktransfer.compliance.gate import check_settings, run_day
+        from booktransfer.load.settings import SELLER_TIMEZONE
+
+        result = check_settings(conf, run_day(datetime.now(SELLER_TIMEZONE)))
+        for f in result.findings:
+            print(f"{args.file}: {f.code} [{f.requirement}]: {f.message}", file=sys.stderr)
+        if not result.ok:
+            return 1
+        print(f"{args.file}: the compliance gate would pass today (impact assessment current until "
+              f"{result.pipia_valid_until})", file=sys.stderr)
+    print(json.dumps(conf, ensure_ascii=False, indent=None if args.compact else 2))
+    return 0
+
+
+def _cmd_settings_example(args: argparse.Namespace) -> int:
+    from booktransfer.operations.form import example_settings_file
+
+    sys.stdout.write(example_settings_file())
+    return 0
+
+
+def _add_settings_commands(sub: Any) -> None:
+    """`booktransfer settings render|example`: a settings file that pre-fills a repeatable DAG run."""
+    settings = sub.add_parser("settings", help="settings files for the portfolio_transfer DAG").add_subparsers(
+        dest="settings_command", required=True)
+    render = settings.add_parser("render", help="check a YAML settings file and print the DAG run's conf (JSON)")
+    render.add_argument("file", help="YAML: setting names as in the trigger form; missing ones take the defaults")
+    render.add_argument("--check", action="store_true",
+                        help="also apply the compliance gate's rules as of today; exit 1 if it would stop the run")
+    render.add_argument("--compact", action="store_true", help="print the conf on one line")
+    render.set_defaults(func=_cmd_settings_render)
+    example = settings.add_parser("example", help="print a settings file with every setting at its default")
+    example.set_defaults(func=_cmd_settings_example)
+
+
 def _add_load_settings(run: argparse.ArgumentParser) -> None:
     """The consent, data-subject request and notice settings of `booktransfer run` (as the DAG's params)."""
     from booktransfer.load.settings import DEFAULT_RECIPIENT_CONTACT, DEFAULT_RECIPIENT_NAME
@@ -342,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--public-key", help="the signer's public key (PEM); default: the local signing key's")
     verify.set_defaults(func=_cmd_report_verify)
 
+    _add_settings_commands(sub)
     mapping = sub.add_parser("mapping", help="write, check and preview mapping sets").add_subparsers(
         dest="mapping_command", required=True)
     schema = mapping.add_parser("schema", help="print the JSON Schema of mapping files (for editors)")

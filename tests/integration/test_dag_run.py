@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.transfer_conf import DAGS_TEST_APPROVE, compliant
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -39,7 +41,9 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
 
 
 def dags_test(env: dict[str, str], conf: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([AIRFLOW, "dags", "test", "portfolio_transfer", "--conf", json.dumps(conf)],
+    """`airflow dags test` with a current impact assessment added and the approval gate marked done."""
+    return subprocess.run([AIRFLOW, "dags", "test", "portfolio_transfer", *DAGS_TEST_APPROVE,
+                           "--conf", json.dumps(compliant(conf))],
                           env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.airflow_stack import DAG_ID
+from tests.integration.transfer_conf import compliant
 
 pytestmark = pytest.mark.integration
 RUN_TIMEOUT = 240.0
@@ -29,7 +30,7 @@ def test_transfer_triggered_through_the_rest_api_succeeds(airflow_stack, sample_
     task's XCom names a PASS report whose reconciliation.json balances every entity."""
     client = airflow_stack.client
     buyer = tmp_path / "buyer.db"
-    conf = {"transfer_id": "rest-api-e2e", "source": str(sample_book), "target": f"sqlite:///{buyer}"}
+    conf = compliant({"transfer_id": "rest-api-e2e", "source": str(sample_book), "target": f"sqlite:///{buyer}"})
 
     run_id = client.trigger(DAG_ID, conf)
     run = client.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, answer=approve_gates)

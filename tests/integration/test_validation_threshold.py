@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.transfer_conf import DAGS_TEST_APPROVE, compliant
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -89,7 +91,8 @@ def test_airflow_run_stops_at_validate_with_the_param(sample_book, tmp_path):
     db = tmp_path / "buyer.db"
     conf = {"transfer_id": "thr-af", "source": str(sample_book), "target": f"sqlite:///{db}", "max_reject_rate": 0.01}
 
-    done = subprocess.run([str(BIN / "airflow"), "dags", "test", "portfolio_transfer", "--conf", json.dumps(conf)],
+    done = subprocess.run([str(BIN / "airflow"), "dags", "test", "portfolio_transfer", *DAGS_TEST_APPROVE,
+                           "--conf", json.dumps(compliant(conf))],
                           env=env, capture_output=True, text=True, timeout=600)
 
     output = done.stdout + done.stderr

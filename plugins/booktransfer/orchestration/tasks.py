@@ -6,6 +6,7 @@ Imported by the DAG file at parse time, so nothing heavy is imported here at mod
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,7 @@ def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
     glitches, left for Airflow's retries.
     """
     from contextlib import closing
+    from dataclasses import replace
 
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -101,6 +103,8 @@ def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
         if name == "extract":
             with closing(resolve_source(params, ctx.root)) as source:
                 result = pipeline.run_extract(ctx, source)
+        elif name == "plan_load":  # the load stage as a dry run: build the plan, check the target, write nothing
+            result = {**pipeline.run_load(replace(ctx, dry_run=True)), "stage": "plan_load"}
         else:
             result = getattr(pipeline, f"run_{name}")(ctx)
     except (SourceUnavailable, TargetUnavailable):
@@ -131,11 +135,57 @@ def protect(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     return _stage("protect", params, run_id)
 
 
+def plan_load(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Build the load plan and check the target without writing to it (what the approval shows; a dry run's
+    last look at the target)."""
+    return _stage("plan_load", params, run_id)
+
+
+def load_path(params: dict[str, Any], approve_task: str, dry_run_task: str) -> str:
+    """The task that follows the load plan: the approval gate, or straight to the report on a dry run."""
+    return dry_run_task if params.get("dry_run") else approve_task
+
+
 def load(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Load the buyer's tables (skipped on a dry run)."""
+    """Load the buyer's tables (after the approval; never on a dry run)."""
     return _stage("load", params, run_id)
 
 
 def reconcile(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Write the reconciliation report; fail when the conservation equation does not hold."""
     return _stage("reconcile", params, run_id)
+
+
+def compliance_gate(params: dict[str, Any], run_id: str, moment: datetime) -> dict[str, Any]:
+    """Check the run's settings against the compliance rules before anything is fetched; record them.
+
+    `moment` is the run's logical date (or, for a run without one, when it was triggered).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from booktransfer.compliance.gate import run_day, run_gate
+    from booktransfer.errors import BookTransferError
+
+    try:
+        return run_gate(run_context(params, run_id), params, run_day(moment))
+    except BookTransferError as e:
+        raise AirflowFailException(f"compliance_gate: {e}") from e
+
+
+def approval_page(params: dict[str, Any], run_id: str) -> tuple[str, str]:
+    """The approval gate's headline and Markdown body: counts and codes from the run's records, no values."""
+    from booktransfer.operations.review import approval_page as page
+    from booktransfer.operations.review import redacted_url
+
+    ctx = run_context(params, run_id)
+    return page(ctx, redacted_url(ctx.target_url))
+
+
+def record_approval(params: dict[str, Any], run_id: str, event: dict[str, Any], task_id: str) -> str:
+    """Write the approval gate's decision (who, when, which option) into the run's record; return it."""
+    from booktransfer.operations.record import approval_record, write_approval
+
+    record = approval_record(event, task_id)
+    write_approval(run_context(params, run_id).run_dir, record)
+    log.info("%s: %s by Airflow user %s", task_id, record["decision"], record["responded_by"])
+    return record["decision"]

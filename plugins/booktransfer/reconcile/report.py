@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from booktransfer import __version__
 from booktransfer.errors import ReconciliationFailed
 from booktransfer.load.stage import read_plan_summary, suppressed_lines
+from booktransfer.operations.record import run_record
 from booktransfer.quarantine import REJECT_COLUMNS
 from booktransfer.reconcile.sections import add_sections, finish
 
@@ -181,6 +182,7 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
     plan = read_plan_summary(ctx)
     if plan is not None:  # consent carried over, data-subject requests (counts; held persons by line and token)
         report["load_plan"] = plan["summary"]
+    report.update(run_record(ctx))  # the settings the run used, the compliance gate's and the approval's decisions
     failed += add_sections(ctx, report, schema)
     report.update(verdict="FAIL" if failed else "PASS", failed_entities=failed)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)

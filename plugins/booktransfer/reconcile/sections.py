@@ -160,6 +160,7 @@ def finish(ctx: RunContext, report: dict[str, Any], schema: str, extract: dict[s
         "operator": os.environ.get("BOOKTRANSFER_OPERATOR") or getpass.getuser(),
         "generated_at": report["generated_at"],
         "timings": _stage_times(ctx),
+        "settings": report.get("settings"), "gates": report.get("gates"),
     }
     from booktransfer.reconcile.signing import key_id, load_signing_key
 
