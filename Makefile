@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	@mkdir -p var .airflow
 	$(BIN)/booktransfer keys init --if-missing
-	rm -rf var/drop
+	rm -rf var/drop var/staging var/buyer.db  # a fresh demo each time (the buyer schema may have changed)
 	$(BIN)/booktransfer sample --customers $(CUSTOMERS) --seed $(SEED) --defect-rate $(DEFECT_RATE) --out var/drop
 	$(BIN)/airflow db migrate > .airflow/migrate.log 2>&1 || (tail -20 .airflow/migrate.log; exit 1)
 	@# The demo approves its own load (--mark-success-pattern): `dags test` has no operator to answer the approval
