@@ -26,15 +26,20 @@ from booktransfer.consent.model import (
 )
 from booktransfer.consent.resolve import resolve_state
 
+_GRANTED = ConsentState.GRANTED
 _NOT_GRANTED = {ConsentState.WITHDRAWN: Reason.CONSENT_WITHDRAWN, ConsentState.REFUSED: Reason.CONSENT_REFUSED,
                 ConsentState.UNKNOWN: Reason.CONSENT_UNKNOWN}
+# Enum members looked up once (attribute access on an enum class is slow at a million decisions).
+_CONTRACT, _CONSENT, _NO_BASIS = LegalBasis.CONTRACT, LegalBasis.CONSENT, LegalBasis.NONE
+_NOT_DECLARED, _RESTRICTED = Reason.NOT_DECLARED, Reason.PROCESSING_RESTRICTED
+_NOT_HOLDER, _GUARDIAN, _OK = Reason.NOT_A_POLICYHOLDER, Reason.GUARDIAN_CONSENT_REQUIRED, Reason.CONSENT_GRANTED
 
 
 def _servicing(person: Person, declared: bool) -> tuple[LegalBasis, bool, Reason]:
-    basis = LegalBasis.CONTRACT if person.roles else LegalBasis.NONE
+    basis = _CONTRACT if person.roles else _NO_BASIS
     if not declared:
-        return basis, False, Reason.NOT_DECLARED
-    if basis is LegalBasis.NONE:
+        return basis, False, _NOT_DECLARED
+    if basis is _NO_BASIS:
         return basis, False, Reason.NO_LEGAL_BASIS
     return basis, True, Reason.CONTRACT
 
@@ -42,28 +47,29 @@ def _servicing(person: Person, declared: bool) -> tuple[LegalBasis, bool, Reason
 def _consent_reason(person: Person, purpose: str, declared: bool, state: ConsentState,
                     event: ConsentEvent | None, guardian: bool) -> Reason:
     if not declared:
-        return Reason.NOT_DECLARED
+        return _NOT_DECLARED
     if person.restricted:
-        return Reason.PROCESSING_RESTRICTED
+        return _RESTRICTED
     if purpose == MARKETING and person.only_insured_or_beneficiary:
-        return Reason.NOT_A_POLICYHOLDER
-    if state is not ConsentState.GRANTED:
+        return _NOT_HOLDER
+    if state is not _GRANTED:
         return _NOT_GRANTED[state]
     if guardian and not (event is not None and event.by_guardian):
-        return Reason.GUARDIAN_CONSENT_REQUIRED
-    return Reason.CONSENT_GRANTED
+        return _GUARDIAN
+    return _OK
 
 
-def decide(person: Person, purpose: str, events: Iterable[ConsentEvent], declared: bool, as_of: date) -> Decision:
-    """One person's decision for one purpose."""
-    guardian = needs_guardian(person.birth_date, as_of)
+def decide(person: Person, purpose: str, events: Iterable[ConsentEvent], declared: bool, as_of: date,
+           guardian: bool | None = None) -> Decision:
+    """One person's decision for one purpose (`guardian`: whether they need one, when already known)."""
+    if guardian is None:
+        guardian = needs_guardian(person.birth_date, as_of)
     state, event = resolve_state(events, purpose)
     if purpose == SERVICING:
         basis, allowed, reason = _servicing(person, declared)
         return Decision(purpose, state, basis, declared, allowed, reason, guardian, event)
     reason = _consent_reason(person, purpose, declared, state, event, guardian)
-    return Decision(purpose, state, LegalBasis.CONSENT, declared, reason is Reason.CONSENT_GRANTED, reason,
-                    guardian, event)
+    return Decision(purpose, state, _CONSENT, declared, reason is _OK, reason, guardian, event)
 
 
 def decide_all(person: Person, purposes: Sequence[str], events: Sequence[ConsentEvent],
@@ -73,4 +79,5 @@ def decide_all(person: Person, purposes: Sequence[str], events: Sequence[Consent
     for event in events:
         by_purpose.setdefault(event.purpose, []).append(event)
     unknown = by_purpose.get(None, [])
-    return [decide(person, p, by_purpose.get(p, []) + unknown, p in declared, as_of) for p in purposes]
+    guardian = needs_guardian(person.birth_date, as_of)
+    return [decide(person, p, by_purpose.get(p, []) + unknown, p in declared, as_of, guardian) for p in purposes]

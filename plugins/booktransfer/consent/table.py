@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from booktransfer.consent.decide import decide_all
-from booktransfer.consent.model import ConsentEvent, Decision, Person
+from booktransfer.consent.model import SERVICING, ConsentEvent, Decision, Person
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,22 +50,24 @@ def consent_status_table(persons: Iterable[Person], events: Mapping[str, Sequenc
 
 def status_summary(table: pa.Table) -> dict[str, Any]:
     """Counts only: persons, and per purpose the states and the reasons (what the report shows)."""
-    purposes = table.column("purpose").to_pylist()
-    states = table.column("state").to_pylist()
-    reasons = table.column("reason").to_pylist()
-    allowed = table.column("allowed").to_pylist()
-    guardian = table.column("guardian_required").to_pylist()
-    by_purpose: dict[str, dict[str, Any]] = {}
-    for purpose, state, reason, ok in zip(purposes, states, reasons, allowed, strict=True):
-        entry = by_purpose.setdefault(purpose, {"allowed": 0, "states": Counter(), "reasons": Counter()})
-        entry["allowed"] += bool(ok)
-        entry["states"][state] += 1
-        entry["reasons"][reason] += 1
-    persons = len(set(table.column("customer_no").to_pylist()))
-    n_purposes = max(len(by_purpose), 1)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def counts(column: str) -> dict[str, dict[str, int]]:
+        grouped = table.group_by(["purpose", column]).aggregate([([], "count_all")]).to_pylist()
+        out: dict[str, dict[str, int]] = {}
+        for row in sorted(grouped, key=lambda r: (r["purpose"], r[column])):
+            out.setdefault(row["purpose"], {})[row[column]] = row["count_all"]
+        return out
+
+    states, reasons = counts("state"), counts("reason")
+    allowed = {r["purpose"]: r["allowed_sum"] or 0
+               for r in table.group_by("purpose").aggregate([("allowed", "sum")]).to_pylist()}
+    guardian = table.filter(pc.and_(table.column("guardian_required"),
+                                    pc.equal(table.column("purpose"), pa.scalar(SERVICING))))
     return {
-        "persons": persons,
-        "guardian_required": sum(guardian) // n_purposes,
-        "purposes": {p: {"allowed": e["allowed"], "states": dict(sorted(e["states"].items())),
-                         "reasons": dict(sorted(e["reasons"].items()))} for p, e in sorted(by_purpose.items())},
+        "persons": len(pc.unique(table.column("customer_no"))),
+        "guardian_required": guardian.num_rows,
+        "purposes": {p: {"allowed": allowed.get(p, 0), "states": states[p], "reasons": reasons[p]}
+                     for p in sorted(states)},
     }

@@ -45,6 +45,8 @@ from booktransfer.load.subjects import (
 from booktransfer.mapping.loader import MappingSet
 
 CONSENT_STATUS, MANIFEST, RESTRICTIONS = "consent_status", "notification_manifest", "processing_restrictions"
+CONSENT_CHUNK = 100_000
+"""Persons decided at a time: their events live as Python objects only for the chunk."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,11 @@ class LoadPlan:
     summary: dict[str, Any]
 
 
-def seller_purposes(mapping: MappingSet, loaded: Events) -> set[str]:
+def seller_purposes(mapping: MappingSet, consents: pa.Table | None) -> set[str]:
     """The purposes the seller recorded consent for: its purpose code table, and any purpose in its events."""
-    out = {e.purpose for events in loaded.values() for e in events if e.purpose}
+    out = set()
+    if consents is not None and "purpose" in consents.column_names:
+        out = {p for p in pc.unique(consents.column("purpose")).to_pylist() if p}
     spec = mapping.entities.get(CONSENTS)
     purpose = next((f for f in spec.fields if f.target == "purpose"), None) if spec else None
     if purpose is not None and purpose.lookup:
@@ -170,15 +174,35 @@ def _notice_summary(manifest: pa.Table) -> dict[str, Any]:
             "by_addressee": counts("addressee")}
 
 
+def consent_status(people: list[Person], consents: pa.Table | None, extra: Events, purposes: list[str],
+                   declared: frozenset[str], as_of: date, chunk: int = CONSENT_CHUNK) -> pa.Table:
+    """`consent_status` for every person, decided a chunk of persons at a time (bounded memory on big books).
+
+    `consents`: the loaded consent events (buyer shape); `extra`: quarantined and re-consent events by customer.
+    """
+    people = sorted(people, key=lambda p: p.customer_no)
+    parts = []
+    for start in range(0, len(people), chunk):
+        group = people[start:start + chunk]
+        numbers = [p.customer_no for p in group]
+        events: Events = {}
+        if consents is not None and consents.num_rows:
+            mine = consents.filter(pc.fill_null(pc.is_in(consents.column("customer_no"),
+                                                         value_set=pa.array(numbers, pa.string())), False))
+            events = events_from_table(mine)
+        events = merge_events(events, {c: extra[c] for c in numbers if c in extra})
+        parts.append(consent_status_table(group, events, purposes, declared, as_of))
+    return pa.concat_tables(parts) if parts else consent_status_table([], {}, purposes, declared, as_of)
+
+
 def build_plan(inp: PlanInputs) -> LoadPlan:
     """Check purposes, apply data-subject requests, decide consent, build the manifest; see the module doc."""
     settings, as_of = inp.settings, inp.as_of
-    loaded_events = events_from_table(inp.tables[CONSENTS]) if CONSENTS in inp.tables else {}
-    permitted = permitted_purposes(seller_purposes(inp.mapping, loaded_events))
+    permitted = permitted_purposes(seller_purposes(inp.mapping, inp.tables.get(CONSENTS)))
     reconsented = frozenset(e.purpose for events in inp.reconsent_events.values() for e in events)
     check_buyer_purposes(settings.buyer_purposes, permitted, reconsented)
 
-    holds = person_holds(inp.tables[POLICIES], inp.tables[PARTIES], as_of)
+    holds = person_holds(inp.tables[POLICIES], inp.tables[PARTIES], as_of) if inp.requests else {}
     matched, unmatched = match_requests(inp.requests, inp.tables[CUSTOMERS], inp.id_lookup, inp.normalize_customer_no,
                                         inp.merged_aliases)
     held = _holds_for(matched, holds, as_of)
@@ -191,10 +215,9 @@ def build_plan(inp: PlanInputs) -> LoadPlan:
     people = [Person(c, inp.birth_dates.get(c), frozenset(roles.get(c, ())), restricted=c in held)
               for c in persons.column("customer_no").to_pylist()]
     guardian = {p.customer_no for p in people if needs_guardian(p.birth_date, as_of)}
-    events = merge_events(events_from_table(kept[CONSENTS]) if CONSENTS in kept else {}, inp.quarantined_events,
-                          inp.reconsent_events)
     declared = frozenset(settings.buyer_purposes)
-    status = consent_status_table(people, events, purpose_order(permitted, reconsented, declared), declared, as_of)
+    status = consent_status(people, kept.get(CONSENTS), merge_events(inp.quarantined_events, inp.reconsent_events),
+                            purpose_order(permitted, reconsented, declared), declared, as_of)
     manifest = notification_manifest(persons, roles, policyholder_of(kept[POLICIES], kept[PARTIES]), guardian,
                                      settings)
     tables = [TableLoad(e, kept[e], tuple(spec.key)) for e, spec in inp.mapping.entities.items()]

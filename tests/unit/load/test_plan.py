@@ -208,3 +208,27 @@ def test_a_request_naming_a_merged_customer_number_finds_the_survivor(tmp_path):
     plan = _plan(tmp_path, requests="request_type,customer_no\nERASURE,C98\n", merged_aliases={"C98": "C04"})
     assert "C04" not in {r["customer_no"] for r in _rows(plan, "customers")}
     assert plan.summary["data_subject_requests"]["requests_matching_no_loaded_person"] == 0
+
+
+def test_deciding_in_chunks_gives_the_same_table(tmp_path):
+    """Consent decided two persons at a time equals consent decided all at once (chunks bound memory only)."""
+    from booktransfer.consent.model import Person
+    from booktransfer.load.plan import consent_status
+
+    book = _book()
+    consents = book.tables()["consents"]
+    people = [Person(c["customer_no"], c["birth_date"], frozenset({"HOLDER"})) for c in book.customers]
+    extra = {"C01": [ConsentEvent(None, "WITHDRAWN", G2, quarantined=True)]}
+    purposes = ["SERVICING", "MARKETING", "SENSITIVE_DATA"]
+    whole = consent_status(people, consents, extra, purposes, frozenset(purposes), AS_OF, chunk=1000)
+    assert consent_status(people, consents, extra, purposes, frozenset(purposes), AS_OF, chunk=2).equals(whole)
+    assert whole.num_rows == len(people) * 3
+
+
+def test_consent_summary_counts(tmp_path):
+    """The report's consent summary: persons, minors, and per purpose how many are allowed."""
+    consent = _plan(tmp_path).summary["consent"]
+    assert (consent["persons"], consent["guardian_required"]) == (7, 1)
+    assert consent["purposes"]["MARKETING"]["allowed"] == 2
+    assert consent["purposes"]["SERVICING"]["reasons"] == {"CONTRACT": 5, "NO_LEGAL_BASIS": 2}
+    assert sum(consent["purposes"]["SENSITIVE_DATA"]["states"].values()) == 7
