@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -75,7 +75,7 @@ def _byte_matrix(values: pa.Array, width: int) -> np.ndarray:
 
 def _all_digits(body: np.ndarray) -> np.ndarray:
     """Rows of a byte matrix made only of ASCII digits 0-9 (full-width digits are other bytes)."""
-    return ((body >= ord("0")) & (body <= ord("9"))).all(axis=1)
+    return ((body - np.uint8(48)) <= 9).all(axis=1)  # uint8 wraps below '0', so one comparison suffices
 
 
 def _rows_of_length(values: pa.Array, width: int) -> np.ndarray:
@@ -127,6 +127,16 @@ class ParsedRic:
     other_rows: np.ndarray
     scientific_rows: np.ndarray
 
+    @cached_property
+    def long_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Birth year, month, day of the 18-character numbers (computed once)."""
+        return _ric_parts(self.long_body, False)
+
+    @cached_property
+    def short_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Birth year, month, day of the 15-digit numbers (computed once)."""
+        return _ric_parts(self.short_body, True)
+
 
 def parse_ric(values: pa.Array | pa.ChunkedArray) -> ParsedRic:
     """Split a column into 17 digits + check character (0-9, X), 15 digits, and everything else."""
@@ -154,10 +164,10 @@ def parse_ric(values: pa.Array | pa.ChunkedArray) -> ParsedRic:
 def _ric_parts(body: np.ndarray, fifteen: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Birth year, month and day encoded in each row of a byte matrix of 18- or 15-digit ID numbers."""
     if fifteen:
-        digits = body[:, 6:12].astype(np.int64) - 48
+        digits = body[:, 6:12].astype(np.int32) - 48
         year = 1900 + digits[:, 0] * 10 + digits[:, 1]
         return year, digits[:, 2] * 10 + digits[:, 3], digits[:, 4] * 10 + digits[:, 5]
-    digits = body[:, 6:14].astype(np.int64) - 48
+    digits = body[:, 6:14].astype(np.int32) - 48
     year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     return year, digits[:, 4] * 10 + digits[:, 5], digits[:, 6] * 10 + digits[:, 7]
 
@@ -199,7 +209,7 @@ def classify_ric(values: pa.Array | pa.ChunkedArray | ParsedRic, as_of: date) ->
                                                                                parsed.short_body)):
         if not len(rows):
             continue
-        real = _real_dates(*_ric_parts(body, fifteen), as_of)
+        real = _real_dates(*(parsed.short_parts if fifteen else parsed.long_parts), as_of)
         reasons[rows[~real]] = ID_BIRTH_DATE
         if fifteen:
             continue
@@ -222,14 +232,13 @@ def _spread(parsed: ParsedRic, long_part: np.ndarray, short_part: np.ndarray, ki
 def ric_birth_dates(values: pa.Array | pa.ChunkedArray | ParsedRic) -> pa.Array:
     """The birth date each well-formed 18- or 15-digit ID number encodes (null where it holds none)."""
     parsed = values if isinstance(values, ParsedRic) else parse_ric(values)
-    parts, masks = [], []
-    for fifteen, body in ((False, parsed.long_body), (True, parsed.short_body)):
-        year, month, day = _ric_parts(body, fifteen)
+    found, masks = [], []
+    for year, month, day in (parsed.long_parts, parsed.short_parts):
         real = _real_dates(year, month, day, date.max)
         months = np.where(real, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-        parts.append(months.astype("datetime64[D]") + np.where(real, day - 1, 0))
+        found.append(months.astype("datetime64[D]") + np.where(real, day - 1, 0))
         masks.append(real)
-    dates = _spread(parsed, parts[0], parts[1], pa.date32())
+    dates = _spread(parsed, found[0], found[1], pa.date32())
     real = _spread(parsed, masks[0], masks[1], pa.bool_())
     return pc.if_else(pc.fill_null(real, False), dates, pa.scalar(None, pa.date32()))
 
@@ -257,6 +266,21 @@ def ric_region_known(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     values = _strings(values)
     region = pc.utf8_slice_codeunits(values, 0, 6)
     return pc.if_else(pc.is_valid(values), pc.is_in(region, value_set=_known_regions()), None)
+
+
+@cache
+def _known_region_numbers() -> np.ndarray:
+    return np.asarray(_known_regions().cast(pa.int32()))
+
+
+def ric_region_unknown_rows(parsed: ParsedRic) -> np.ndarray:
+    """Positions of the well-formed (18- or 15-digit) numbers whose region code no table ever held."""
+    weights = np.array([100000, 10000, 1000, 100, 10, 1], dtype=np.int32)
+    out = []
+    for rows, body in ((parsed.long_rows, parsed.long_body), (parsed.short_rows, parsed.short_body)):
+        codes = (body[:, :6].astype(np.int32) - 48) @ weights
+        out.append(rows[~np.isin(codes, _known_region_numbers())])
+    return np.concatenate(out)
 
 
 def ric_match_key(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -305,4 +329,7 @@ def is_placeholder(values: pa.Array | pa.ChunkedArray, placeholders: tuple[str, 
     """Whether each value is a stand-in for a missing one (R15, D14): a listed placeholder, or all zeros."""
     values = pc.utf8_trim_whitespace(_strings(values))
     listed = pc.is_in(values, value_set=pa.array(list(placeholders), pa.string()))
-    return pc.if_else(pc.is_valid(values), pc.or_(listed, pc.fill_null(_matches(values, _ZEROS), False)), None)
+    zeros = pc.fill_null(pc.starts_with(values, "000000"), False)
+    if pc.any(zeros).as_py():  # the regex only where a cheap prefix test says it may match
+        zeros = pc.and_(zeros, pc.fill_null(_matches(values, _ZEROS), False))
+    return pc.if_else(pc.is_valid(values), pc.or_(listed, zeros), None)

@@ -355,11 +355,9 @@ class MulticolumnRicRegion(MulticolumnMapMetricProvider):
     def _pandas(cls, column_list: pd.DataFrame, id_type: str = "RIC", **kwargs: Any) -> pd.Series:
         """True unless a well-formed ID starts with a code no GB/T 2260 edition in stdnum's table ever held."""
         values, typed = _typed(column_list, id_type)
-        parsed = parsed_ric(values)
-        well_formed = np.zeros(len(values), dtype=bool)
-        well_formed[parsed.long_rows] = well_formed[parsed.short_rows] = True
-        unknown = np.asarray(pc.fill_null(pc.invert(cn.ric_region_known(values)), False))
-        return _passes(column_list, typed & well_formed & unknown)
+        unknown = np.zeros(len(values), dtype=bool)
+        unknown[cn.ric_region_unknown_rows(parsed_ric(values))] = True
+        return _passes(column_list, typed & unknown)
 
 
 class ExpectResidentIdRegionCodesToBeKnown(_Described, MulticolumnMapExpectation):

@@ -199,3 +199,14 @@ def test_ascii_fold_touches_representation_only():
     folded = cn.ascii_fold(pa.array(["１１０１０５１９４９１２３１００２ｘ", "abc\u3000", "张三", None])).to_pylist()
 
     assert folded == ["11010519491231002X", "ABC", "张三", None]
+
+
+def test_region_rows_from_the_parsed_bytes_agree_with_the_text_check():
+    """The bulk region check (on the parsed digits) flags the same well-formed rows as the text check."""
+    values = pa.array(["440524188001010014", "34052419800101001X", "11010519491231002X", "990101800101011",
+                       "110101800101011", "E12345678", None])
+
+    rows = cn.ric_region_unknown_rows(cn.parse_ric(values))
+
+    assert sorted(rows.tolist()) == [1, 3]
+    assert [i for i, known in enumerate(cn.ric_region_known(values).to_pylist()) if known is False] == [1, 3, 5]
