@@ -126,6 +126,7 @@ class AirflowClient:
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
         self.watchdog: Callable[[], None] | None = None
         self.diagnose: Callable[[str, str], str] | None = None
+        self.parked: Callable[[str, str, str, int], bool] | None = None
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -250,11 +251,38 @@ class AirflowClient:
         if self.watchdog is not None:
             self.watchdog()
 
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: Iterable[str], include_downstream: bool = True,
+                    only_failed: bool = False) -> list[dict[str, Any]]:
+        """Clear task instances of a run so the scheduler runs them again (as the UI's "Clear" does):
+        `POST /api/v2/dags/{dag_id}/clearTaskInstances`; returns the task instances it cleared."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": list(task_ids),
+                "include_downstream": include_downstream, "only_failed": only_failed, "reset_dag_runs": True}
+        return self.request("POST", f"/api/v2/dags/{quote(dag_id, safe='')}/clearTaskInstances",
+                            json=body)["task_instances"]
+
+    # -- connections --------------------------------------------------------------------------------
+
+    def create_connection(self, conn_id: str, conn_type: str, **fields: Any) -> dict[str, Any]:
+        """`POST /api/v2/connections` (host, port, schema, login, password, extra as a JSON string, ...)."""
+        return self.request("POST", "/api/v2/connections", json={"connection_id": conn_id, "conn_type": conn_type,
+                                                                 **fields})
+
+    def delete_connection(self, conn_id: str) -> None:
+        """`DELETE /api/v2/connections/{conn_id}`."""
+        self.request("DELETE", f"/api/v2/connections/{quote(conn_id, safe='')}")
+
     # -- human in the loop --------------------------------------------------------------------------
 
     def waiting_for_input(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """The run's task instances that wait for a human (state `awaiting_input`)."""
-        return [ti for ti in self.task_instances(dag_id, run_id) if ti["state"] == AWAITING_INPUT]
+        """The run's task instances that wait for a human (state `awaiting_input`) and can be answered now.
+
+        With `parked` set (the stack sets it), a task counts only once the scheduler has seen the workload that
+        parked it end: an answer before that races Airflow 3.3 (the parked workload's late executor event finds
+        the resumed task running and fails it), which a human, answering seconds later at the earliest, never
+        hits but a test does.
+        """
+        return [ti for ti in self.task_instances(dag_id, run_id) if ti["state"] == AWAITING_INPUT
+                and (self.parked is None or self.parked(dag_id, run_id, ti["task_id"], ti["map_index"]))]
 
     def wait_for_input(self, dag_id: str, run_id: str, task_id: str | None = None, timeout: float = 240.0,
                        poll: float = 1.0) -> dict[str, Any]:
@@ -351,6 +379,17 @@ class AirflowStack:
                 raise AirflowStackError(f"airflow {c.name} exited with code {c.process.returncode}; "
                                         f"last lines of {c.log_file}:\n{c.tail()}")
 
+    def parked(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> bool:
+        """Whether the scheduler has processed the end of the workload that parked a task in `awaiting_input`
+        (its "TaskInstance Finished: … state=awaiting_input" line)."""
+        scheduler = next((c for c in self.components if c.name == "scheduler"), None)
+        if scheduler is None:
+            return True
+        key = f"dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
+        text = scheduler.log_file.read_text(encoding="utf-8", errors="replace")
+        return any(key in line and ", state=awaiting_input," in line
+                   for line in text.splitlines() if "TaskInstance Finished:" in line)
+
     def log_tails(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines of every component's log, for a failure message."""
         return "\n".join(f"----- airflow {c.name} ({'running' if c.alive() else f'exit {c.process.returncode}'}),"
@@ -395,6 +434,7 @@ class AirflowStack:
         self.client = AirflowClient(self.base_url)
         self.client.watchdog = self.check_alive
         self.client.diagnose = self.describe_run
+        self.client.parked = self.parked
         self.components = [
             start_component("api-server", ["--host", "127.0.0.1", "--port", str(port)], self.env),
             start_component("scheduler", [], self.env),
@@ -487,6 +527,7 @@ def airflow_environment(home: Path, db_name: str, extra_env: dict[str, str] | No
     from cryptography.fernet import Fernet
 
     from booktransfer.protect.keyring import write_keyring
+    from booktransfer.reconcile.signing import create_signing_key
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BOOKTRANSFER"))}
     env.update({
@@ -518,6 +559,7 @@ def airflow_environment(home: Path, db_name: str, extra_env: dict[str, str] | No
         "BOOKTRANSFER_STAGING": str(home / "staging"),
         "BOOKTRANSFER_REPORTS": str(home / "reports"),
         "BOOKTRANSFER_KEYRING": str(write_keyring(home / "keys" / "keyring.json")),
+        "BOOKTRANSFER_SIGNING_KEY_FILE": str(create_signing_key(home / "keys" / "report-signing.pem")),
         "BOOKTRANSFER_DROP_POKE_SECONDS": "2",
     })
     env.update(extra_env or {})

@@ -21,7 +21,10 @@ from booktransfer.load.settings import SELLER_TIMEZONE
 from booktransfer.operations.record import COMPLIANCE_FILE, write_json, write_settings
 
 if TYPE_CHECKING:
+    from booktransfer.mapping.loader import MappingSet
     from booktransfer.pipeline import RunContext
+
+CONSENTS = "consents"
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +34,23 @@ def run_day(moment: datetime) -> date:
     return moment.astimezone(SELLER_TIMEZONE).date()
 
 
+def mapping_consent_purposes(mapping: MappingSet) -> set[str]:
+    """The purposes the seller records consent for, as its mapping declares them: the values of the code table
+    the consents' `purpose` field is looked up in (what the load stage's own check starts from, before it adds
+    any other purpose found in the loaded events)."""
+    spec = mapping.entities.get(CONSENTS)
+    purpose = next((f for f in spec.fields if f.target == "purpose"), None) if spec else None
+    if purpose is None or not purpose.lookup:
+        return set()
+    return set(mapping.codes[purpose.lookup].values.values())
+
+
 def gate_facts(ctx: RunContext, run_date: date) -> GateFacts:
     """What the seller's consents permit (from the mapping) and what the re-consent file records."""
     from booktransfer.consent.purposes import permitted_purposes
     from booktransfer.load.consent_events import read_reconsent
-    from booktransfer.load.plan import seller_purposes
 
-    permitted = permitted_purposes(seller_purposes(ctx.load_mapping(), {}))
+    permitted = permitted_purposes(mapping_consent_purposes(ctx.load_mapping()))
     reconsented: frozenset[str] = frozenset()
     if ctx.settings.reconsent_file is not None:
         events = read_reconsent(ctx.settings.reconsent_file)
