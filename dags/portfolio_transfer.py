@@ -1,8 +1,9 @@
 """Transfer a customer book from the seller's drop to the buyer's database (see DAG_DOC for the operator's page).
 
-compliance_gate -> wait_for_drop -> extract -> map_rows -> validate -> protect -> plan_load -> load_or_dry_run
--> approve_load -> load -> reconcile; a dry run goes from load_or_dry_run straight to reconcile. Task bodies
-live in booktransfer.orchestration.tasks, the form in booktransfer.operations.form, the docs in
+compliance_gate -> wait_for_drop -> extract -> map_rows[p] -> validate[p] -> validate_book -> protect[p] -> plan_load
+-> plan_partition[p] -> load_or_dry_run -> approve_load -> load[p] -> reconcile, where [p] is one task instance per
+partition (param `partitions`; dynamic task mapping); a dry run goes from load_or_dry_run straight to reconcile.
+Task bodies live in booktransfer.orchestration.tasks, the form in booktransfer.operations.form, the docs in
 booktransfer.operations.runbook; nothing heavy is imported when this file is parsed.
 """
 
@@ -21,6 +22,32 @@ from booktransfer.orchestration.params import approval_timeout, drop_sensor_timi
 def _params_and_run() -> tuple[dict, str]:
     ctx = get_current_context()
     return dict(ctx["params"]), ctx["run_id"]
+
+
+# One task instance per partition (dynamic task mapping over extract's list of partitions), each retried on its own.
+@task(doc_md=TASK_DOCS["map_rows"])
+def map_rows(part: dict) -> dict:
+    return tasks.map_rows(*_params_and_run(), partition=part["partition"])
+
+
+@task(doc_md=TASK_DOCS["validate"])
+def validate(part: dict) -> dict:
+    return tasks.validate(*_params_and_run(), partition=part["partition"])
+
+
+@task(doc_md=TASK_DOCS["validate_book"])
+def validate_book() -> dict:
+    return tasks.validate_book(*_params_and_run())
+
+
+@task(doc_md=TASK_DOCS["protect"])
+def protect(part: dict) -> dict:
+    return tasks.protect(*_params_and_run(), partition=part["partition"])
+
+
+@task(doc_md=TASK_DOCS["plan_partition"], **io_retries())
+def plan_partition(part: dict) -> dict:
+    return tasks.plan_load(*_params_and_run(), partition=part["partition"])
 
 
 @dag(
@@ -47,20 +74,8 @@ def portfolio_transfer() -> None:
         return tasks.wait_for_drop(*_params_and_run())
 
     @task(doc_md=TASK_DOCS["extract"], **io_retries())
-    def extract() -> dict:
-        return tasks.extract(*_params_and_run())
-
-    @task(doc_md=TASK_DOCS["map_rows"])
-    def map_rows() -> dict:
-        return tasks.map_rows(*_params_and_run())
-
-    @task(doc_md=TASK_DOCS["validate"])
-    def validate() -> dict:
-        return tasks.validate(*_params_and_run())
-
-    @task(doc_md=TASK_DOCS["protect"])
-    def protect() -> dict:
-        return tasks.protect(*_params_and_run())
+    def extract() -> list[dict]:
+        return tasks.partition_list(tasks.extract(*_params_and_run()))  # what the stages map over
 
     @task(doc_md=TASK_DOCS["plan_load"], **io_retries())
     def plan_load() -> dict:
@@ -74,17 +89,20 @@ def portfolio_transfer() -> None:
                                 response_timeout=approval_timeout(), notifiers=[on_approval_needed()])
 
     @task(doc_md=TASK_DOCS["load"], **io_retries())
-    def load() -> dict:
-        return tasks.load(*_params_and_run())
+    def load(part: dict) -> dict:
+        return tasks.load(*_params_and_run(), partition=part["partition"])
 
     @task(doc_md=TASK_DOCS["reconcile"], trigger_rule="none_failed_min_one_success", **io_retries())
     def reconcile() -> dict:
         return tasks.reconcile(*_params_and_run())
 
+    parts = extract()
     path = load_or_dry_run()
     report = reconcile()
-    compliance_gate() >> wait_for_drop() >> extract() >> map_rows() >> validate() >> protect() >> plan_load() >> path
-    path >> approve_load >> load() >> report
+    compliance_gate() >> wait_for_drop() >> parts
+    (map_rows.expand(part=parts) >> validate.expand(part=parts) >> validate_book()
+     >> protect.expand(part=parts) >> plan_load() >> plan_partition.expand(part=parts) >> path)
+    path >> approve_load >> load.expand(part=parts) >> report
     path >> report
 
 

@@ -37,11 +37,32 @@ def test_dag_id_matches_file_and_is_tagged(dag):
 def test_stages_run_in_order_between_the_two_gates(dag):
     """The compliance gate before anything is fetched; the approval between the load plan and the load; a dry
     run branches from the plan straight to the report."""
-    expected = {"compliance_gate": {"wait_for_drop"}, "wait_for_drop": {"extract"}, "extract": {"map_rows"},
-                "map_rows": {"validate"}, "validate": {"protect"}, "protect": {"plan_load"},
-                "plan_load": {"load_or_dry_run"}, "load_or_dry_run": {"approve_load", "reconcile"},
-                "approve_load": {"load"}, "load": {"reconcile"}, "reconcile": set()}
+    mapped = {"map_rows", "validate", "protect", "plan_partition", "load"}  # each reads extract's partition list
+    expected = {"compliance_gate": {"wait_for_drop"}, "wait_for_drop": {"extract"}, "extract": mapped,
+                "map_rows": {"validate"}, "validate": {"validate_book"}, "validate_book": {"protect"},
+                "protect": {"plan_load"}, "plan_load": {"plan_partition"}, "plan_partition": {"load_or_dry_run"},
+                "load_or_dry_run": {"approve_load", "reconcile"}, "approve_load": {"load"}, "load": {"reconcile"},
+                "reconcile": set()}
     assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == expected
+
+
+def test_every_stage_after_extract_runs_one_task_instance_per_partition(dag):
+    """map_rows, validate, protect, plan_partition and load are mapped over the partitions extract lists (each
+    partition its own task instance, retried on its own); the book-level steps between them are not."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    mapped = {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)}
+    assert mapped == {"map_rows", "validate", "protect", "plan_partition", "load"}
+    for task_id in mapped:
+        arg = dag.get_task(task_id).op_kwargs_expand_input.value["part"]
+        assert arg.operator.task_id == "extract", task_id
+
+
+def test_extract_lists_one_item_per_partition():
+    """What the mapped tasks expand over: one item per partition of the run."""
+    from booktransfer.orchestration.tasks import partition_list
+
+    assert partition_list({"partitions": [0, 1, 2]}) == [{"partition": p, "of": 3} for p in range(3)]
 
 
 def test_the_report_runs_when_a_dry_run_skips_the_load_but_not_after_a_failure(dag):
@@ -73,9 +94,10 @@ def test_drop_sensor_frees_its_worker_slot_and_gives_up(dag):
 
 
 def test_io_tasks_retry_with_exponential_backoff_and_the_rest_fail_at_once(dag):
-    """extract (drop server) and plan_load, load, reconcile (buyer database) retry with growing delays."""
+    """extract (drop server) and plan_load, plan_partition, load, reconcile (buyer database) retry with growing
+    delays."""
     retrying = {t.task_id: t for t in dag.tasks if t.retries}
-    assert set(retrying) == {"extract", "plan_load", "load", "reconcile"}
+    assert set(retrying) == {"extract", "plan_load", "plan_partition", "load", "reconcile"}
     for task in retrying.values():
         assert task.retries >= 2 and task.retry_exponential_backoff >= 2
         assert timedelta(0) < task.retry_delay < task.max_retry_delay <= timedelta(hours=1)

@@ -37,11 +37,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TableLoad:
-    """One table to load: its staged rows (buyer columns, `_line` for lineage) and its key within a transfer."""
+    """One table to load: its staged rows (buyer columns, `_line` for lineage) and its key within a transfer.
+
+    `partition` (e.g. `part-002-of-004`) makes it one partition's share of the table: recorded in
+    `transfer_runs` as `<table>#<partition>`, and a replace deletes only the transfer's rows with this share's
+    values of the key's first column (a partition holds every row of each of those values).
+    """
 
     name: str
     rows: pa.Table
     key: tuple[str, ...]
+    partition: str | None = None
+
+    @property
+    def record_name(self) -> str:
+        """The table's (or its share's) name in `transfer_runs`."""
+        return f"{self.name}#{self.partition}" if self.partition else self.name
 
 
 @dataclass(frozen=True)
@@ -59,25 +70,39 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _held(conn: sa.Connection, name: str, transfer_id: str) -> int:
-    table = sa.table(name, sa.column("transfer_id"))
-    return conn.execute(sa.select(sa.func.count()).select_from(table)
-                        .where(table.c.transfer_id == transfer_id)).scalar_one()
+def _scope(conn: sa.Connection, load: TableLoad, rows: pa.Table, transfer_id: str) -> tuple[sa.TableClause, list]:
+    """The table and the WHERE clauses of the rows a load replaces: the transfer's, or a partition's share."""
+    table = sa.table(load.name, sa.column("transfer_id"), *(sa.column(k) for k in load.key[:1]))
+    where = [table.c.transfer_id == transfer_id]
+    if load.partition is None:
+        return table, where
+    values = sorted(set(rows.column(load.key[0]).drop_null().cast(pa.string()).to_pylist()))
+    column = table.c[load.key[0]]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return table, [*where, column == sa.any_(sa.bindparam("share", values, type_=ARRAY(sa.Text)))]
+    return table, [*where, column.in_(sa.bindparam("share", values, expanding=True))]
 
 
-def _write_table(conn: sa.Connection, writer: Writer, run: RunInfo, name: str, rows: pa.Table, digest: str,
+def _held(conn: sa.Connection, table: sa.TableClause, where: list) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def _write_table(conn: sa.Connection, writer: Writer, run: RunInfo, load: TableLoad, rows: pa.Table, digest: str,
                  progress: Progress | None) -> audit.RunRecord:
     started = _now()
-    previous = audit.latest(conn, run.transfer_id, name)
-    held = _held(conn, name, run.transfer_id)
+    name = load.name
+    previous = audit.latest(conn, run.transfer_id, load.record_name)
+    table, where = _scope(conn, load, rows, run.transfer_id)
+    held = _held(conn, table, where)
     if previous is not None and previous.rows_digest == digest and held == rows.num_rows:
         action, written, replaced = "UNCHANGED", 0, 0
     else:
-        table = sa.table(name, sa.column("transfer_id"))
-        replaced = conn.execute(sa.delete(table).where(table.c.transfer_id == run.transfer_id)).rowcount
+        replaced = conn.execute(sa.delete(table).where(*where)).rowcount if held else 0
         written = writer.write(conn, name, rows, progress)
         action = "REPLACED" if replaced else "LOADED"
-    rec = audit.RunRecord(run.transfer_id, run.run_id, name, run.mapping_set, run.mapping_version,
+    rec = audit.RunRecord(run.transfer_id, run.run_id, load.record_name, run.mapping_set, run.mapping_version,
                           run.code_version, action, rows.num_rows, written, replaced, digest, started, _now())
     audit.record(conn, rec)
     return rec
@@ -91,14 +116,14 @@ def load_table(engine: Engine, writer: Writer, run: RunInfo, table: TableLoad,
     digest = rows_digest(rows)
     try:
         with engine.begin() as conn:
-            rec = _write_table(conn, writer, run, table.name, rows, digest, progress)
+            rec = _write_table(conn, writer, run, table, rows, digest, progress)
     except BookTransferError:
         raise
     except Exception as e:  # a database or driver error: re-raised without the values it may quote
         if not _is_database_error(e):
             raise
         raise as_load_error(table.name, e, copy_line_to_source_line(rows)) from None
-    log.info("load %s: %s, %d rows written, %d replaced, %d held, %.1f s, digest %s", table.name, rec.action,
+    log.info("load %s: %s, %d rows written, %d replaced, %d held, %.1f s, digest %s", table.record_name, rec.action,
              rec.rows_written, rec.rows_replaced, rec.rows_loaded, time.perf_counter() - t0, digest[:16])
     return rec
 
@@ -124,6 +149,61 @@ def load_tables(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_p
             if is_postgres(engine):
                 ensure_bookkeeping(engine, ddl_path)
             state = preflight(engine, ddl_path, {t.name: t.rows for t in tables})
+            writer = writer_for(engine)
+            return state, [load_table(engine, writer, run, t, progress) for t in tables]
+    except BookTransferError:
+        raise
+    except Exception as e:
+        if not _is_database_error(e):
+            raise
+        raise as_load_error("(preparing the load)", e) from None
+
+
+def clear_transfer(engine: Engine, transfer_id: str, ddl_path: Path) -> int:
+    """Delete every row the target holds for a transfer in the buyer's tables (one transaction per table)."""
+    from booktransfer.load.target import BOOKKEEPING, ddl_tables
+
+    existing = set(sa.inspect(engine).get_table_names())
+    cleared = 0
+    for name in ddl_tables(ddl_path):
+        if name in BOOKKEEPING or name not in existing:
+            continue
+        table = sa.table(name, sa.column("transfer_id"))
+        with engine.begin() as conn:
+            cleared += conn.execute(sa.delete(table).where(table.c.transfer_id == transfer_id)).rowcount
+    return cleared
+
+
+def load_share(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_path: Path, partitions: int,
+               progress: Progress | None = None) -> tuple[str, list[audit.RunRecord]]:
+    """Load one partition's share of every table, side by side with the run's other partitions.
+
+    The first partition of a run to load claims the transfer (booktransfer.load.lock.partition_lock): it
+    creates the buyer schema on an empty target, deletes what an earlier run loaded for the transfer and records
+    the claim in `transfer_runs` (entity `*`, action CLAIMED). Each share is then checked against the target
+    and written table by table, one transaction each, idempotent by its own digest (`<table>#<partition>`).
+    """
+    from booktransfer.load.lock import LEASE, partition_lock
+
+    state = "existing"
+
+    def claim() -> None:
+        nonlocal state
+        started = _now()
+        ensure_bookkeeping(engine, ddl_path)
+        state = preflight(engine, ddl_path, {t.name: t.rows for t in tables})
+        cleared = clear_transfer(engine, run.transfer_id, ddl_path)
+        with engine.begin() as conn:
+            audit.record(conn, audit.RunRecord(run.transfer_id, run.run_id, LEASE, run.mapping_set,
+                                               run.mapping_version, run.code_version, "CLAIMED", partitions, 0,
+                                               cleared, "", started, _now()))
+        log.info("load: run %s claimed transfer %s for a load in %d partitions (%d earlier rows deleted)",
+                 run.run_id, run.transfer_id, partitions, cleared)
+
+    try:
+        with partition_lock(engine, run.transfer_id, run.run_id, claim):
+            if state == "existing":
+                preflight(engine, ddl_path, {t.name: t.rows for t in tables})
             writer = writer_for(engine)
             return state, [load_table(engine, writer, run, t, progress) for t in tables]
     except BookTransferError:

@@ -21,7 +21,7 @@ from booktransfer import __version__
 from booktransfer.errors import LoadError
 from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.load.consent_events import Events, quarantined_events, raw_values, read_reconsent
-from booktransfer.load.loader import RunInfo, load_tables
+from booktransfer.load.loader import RunInfo, TableLoad, load_share, load_tables
 from booktransfer.load.plan import LoadPlan, PlanInputs, build_plan
 from booktransfer.load.preflight import preflight
 from booktransfer.load.settings import as_of_date
@@ -109,8 +109,7 @@ def _quarantined(ctx: RunContext, read: Reader, mapping: MappingSet) -> Events:
     if spec is None:
         return {}
     lines: set[int] = set()
-    for stage in ("map", "validate"):
-        path = ctx.rejects_path(stage, CONSENTS)
+    for path in (ctx.rejects_path("map", CONSENTS), ctx.book.rejects_path("validate", CONSENTS)):
         if path.exists():
             rejects = read(path)
             own = rejects.filter(pc.equal(rejects.column("source_file"), spec.source.file))
@@ -142,7 +141,7 @@ def merged_aliases(ctx: RunContext, read: Reader, mapping: MappingSet, customers
     merges = read(path)
     if not merges.num_rows:
         return {}
-    raw = read(ctx.stage_path("raw", CUSTOMERS))
+    raw = ctx.read_stage("raw", CUSTOMERS)
     raw = raw.filter(pc.is_in(raw.column(LINE_COLUMN), value_set=merges.column("source_line").combine_chunks()))
     merged_no = dict(zip(raw.column(LINE_COLUMN).to_pylist(), raw_values(spec, raw), strict=True))
     survivor_no = dict(zip(customers.column(LINE_COLUMN).to_pylist(), customers.column("customer_no").to_pylist(),
@@ -197,33 +196,92 @@ def _dry_run_target(ctx: RunContext, plan: LoadPlan, mapping: MappingSet) -> str
         engine.dispose()
 
 
-def run_load_stage(ctx: RunContext, read: Reader) -> dict[str, Any]:
-    """The whole load stage; returns counts only (safe for XCom)."""
+def run_plan_stage(ctx: RunContext, read: Reader) -> dict[str, Any]:
+    """The load's book-level step (the DAG's plan_load): the decisions that need the whole book
+    (booktransfer.load.partitioned.plan_book), and a look at the target that writes nothing."""
+    from booktransfer.load.partitioned import plan_book
+
+    summary = plan_book(ctx, read)
+    return {"stage": "plan_load", "target": _target_state(ctx), "partitions": ctx.partitions,
+            "suppressed": summary["data_subject_requests"]["rows_suppressed"]}
+
+
+def _target_state(ctx: RunContext) -> str:
+    """What a load would find in the target: the buyer schema checked (tables, columns, types), nothing written."""
+    from booktransfer.consent.table import status_schema
+    from booktransfer.load.manifest import manifest_schema
+
     mapping = ctx.load_mapping()
-    plan = make_plan(ctx, read)
-    doc = {"summary": plan.summary, "suppressed_lines": plan.suppressed_lines}
-    _write_json(doc, ctx.run_dir / "load" / PLAN_FILE)
-    suppressed = {e: len(v) for e, v in plan.suppressed_lines.items()}
+    tables = {e: ctx.staged_schema(ctx.for_partition(0).stage_path("protected", e)).empty_table()
+              for e in mapping.entities}
+    tables |= {"consent_status": status_schema().empty_table(),
+               "notification_manifest": manifest_schema().empty_table()}
+    plan = LoadPlan([TableLoad(name, t, ()) for name, t in tables.items()], {}, {})
+    return _dry_run_target(ctx, plan, mapping)
+
+
+def plan_partition(ctx: RunContext, read: Reader) -> dict[str, Any]:
+    """One partition's load plan (`ctx` a partition's context, after `run_plan_stage`): its consent decisions,
+    notices and restrictions staged under `load/`, its counts recorded, and every table it would load checked
+    against the target without writing (so every partition is checked before any partition writes)."""
+    from booktransfer.load.partitioned import partition_plan, stage_plan
+
+    mapping = ctx.load_mapping()
+    plan = partition_plan(ctx, read)
+    stage_plan(ctx, plan)
+    state = _dry_run_target(ctx, plan, mapping)
+    return {"stage": "plan_load", "partition": ctx.partition, "target": state, "rows": plan.summary["rows"]}
+
+
+def load_partition(ctx: RunContext, read: Reader) -> dict[str, Any]:
+    """One partition's load (`ctx` a partition's context, or the book of one partition, after `plan_partition`):
+    its planned tables into the buyer's database. Returns counts only (safe for XCom)."""
+    from booktransfer.load.lock import run_tag
+    from booktransfer.load.partitioned import planned_tables
+
+    mapping = ctx.load_mapping()
+    tables = planned_tables(ctx, read)
     if ctx.dry_run:
-        state = _dry_run_target(ctx, plan, mapping)
-        return {"stage": "load", "dry_run": True, "target": state, "rows": plan.summary["rows"],
-                "suppressed": suppressed}
+        return {"stage": "load", "partition": ctx.partition, "dry_run": True,
+                "rows": {t.name: t.rows.num_rows for t in tables}}
     run = RunInfo(ctx.transfer_id, ctx.run_id, mapping.spec.name, mapping.version, __version__)
-    engine = engine_for(ctx.target_url, application_name=f"booktransfer load {ctx.transfer_id} {ctx.run_id}")
+    name = f"booktransfer load {run_tag(ctx.transfer_id, ctx.run_id)} {ctx.transfer_id} {ctx.run_id}"
+    engine = engine_for(ctx.target_url, application_name=name)
     try:
-        state, records = load_tables(engine, run, plan.tables, ctx.ddl_path(mapping))
+        if ctx.partitions == 1:
+            state, records = load_tables(engine, run, tables, ctx.ddl_path(mapping))
+        else:
+            state, records = load_share(engine, run, tables, ctx.ddl_path(mapping), ctx.partitions)
     finally:
         engine.dispose()
-    _write_json({"target": state, "tables": [r.as_dict() for r in records]}, ctx.run_dir / "load" / LOAD_FILE)
-    return {"stage": "load", "dry_run": False, "target": state,
-            "rows": {r.entity: r.rows_loaded for r in records},
-            "written": {r.entity: r.rows_written for r in records}, "suppressed": suppressed}
+    _write_json({"target": state, "tables": [r.as_dict() for r in records]}, ctx.doc_path(f"load/{LOAD_FILE}"))
+    table = {r.entity: r.entity.split("#", 1)[0] for r in records}  # a share's record: <table>#<partition>
+    return {"stage": "load", "partition": ctx.partition, "dry_run": False, "target": state,
+            "rows": {table[r.entity]: r.rows_loaded for r in records},
+            "written": {table[r.entity]: r.rows_written for r in records}}
+
+
+def run_load_stage(ctx: RunContext, read: Reader) -> dict[str, Any]:
+    """The whole load stage (the book's decisions, every partition's plan, then every partition's load); returns
+    counts only (safe for XCom)."""
+    from booktransfer.pipeline import add_counts
+
+    plan = run_plan_stage(ctx, read)
+    for part in ctx.partition_contexts():
+        plan_partition(part, read)
+    out: dict[str, Any] = {}
+    for part in ctx.partition_contexts():
+        out = add_counts(out, load_partition(part, read))
+    out.update(stage="load", partition=None, suppressed=plan["suppressed"])
+    return out
 
 
 def read_plan_summary(ctx: RunContext) -> dict[str, Any] | None:
-    """The load plan this run wrote (summary and suppressed lines), or None before the load stage ran."""
-    path = ctx.run_dir / "load" / PLAN_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    """The load plan this run wrote (summary and suppressed lines), or None before the load stage ran: the book's
+    decisions with every partition's counts (consent, notices, rows) added up."""
+    from booktransfer.load.partitioned import read_plan
+
+    return read_plan(ctx)
 
 
 def suppressed_lines(ctx: RunContext, entity: str) -> list[int]:

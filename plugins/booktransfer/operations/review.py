@@ -105,7 +105,9 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def approval_page(ctx: RunContext, target: str) -> tuple[str, str]:
     """The approval page of this run: its headline and its Markdown body, from the run's records."""
-    plan = _read(ctx.run_dir / PLAN_FILE)
+    from booktransfer.load.stage import read_plan_summary
+
+    plan = read_plan_summary(ctx)  # the book's decisions with every partition's counts
     rows = sum((plan or {}).get("summary", {}).get("rows", {}).values())
     subject = f"Load transfer {ctx.transfer_id} into the buyer's database" + (f" ({rows} rows)?" if rows else "?")
     parts = [f"Transfer **{ctx.transfer_id}**, run `{ctx.run_id}`, into `{target}`.", "",

@@ -54,19 +54,28 @@ count equal, strict decoding, every column accounted for by the mapping. Retries
 (recorded as a security event): ask the seller to drop again, then clear this task. *Unclassified column* - the
 seller added a column: a data engineer maps it or lists it as dropped, then trigger a new run.""",
     "map_rows": """\
-**Applies the mapping set** to reach the buyer's schema; a value it cannot translate sends the row to quarantine
-(field, reason, source file:line).
+**Applies the mapping set** to one partition's rows (one task instance per partition) to reach the buyer's
+schema; a value it cannot translate sends the row to quarantine (field, reason, source file:line).
 
 **When it fails**: the mapping set is broken for this drop (the message names file, column, line): a data
 engineer fixes `mappings/<set>/` (`booktransfer mapping lint`), then clear this task.""",
     "validate": """\
-**Runs the buyer schema's quality rules** (Great Expectations suites, references, merges); failing rows go to
-quarantine with rule and reason code. Writes `validation.json` and Data Docs to the report folder.
+**Runs the buyer schema's quality rules** on one partition (Great Expectations suites; one task instance per
+partition); failing rows are marked with rule and reason code. validate_book then applies the rules that span
+the book and writes `validation.json` and Data Docs to the report folder.
+
+**When it fails**: *table-level check* - e.g. a row count off or a value outside a code list: see the message
+(file and rule), fix the drop or the mapping, then trigger a new run. Other errors name the partition's file:
+clear this instance once fixed.""",
+    "validate_book": """\
+**Applies the book-level rules across every partition** once each partition's suites ran: key uniqueness over
+the whole book, the merge of one person held under two customer numbers (R17), references and whole policies;
+writes each partition's valid rows, the quarantine, `validation.json` and Data Docs; applies `max_reject_rate`.
 
 **When it fails**: *reject rate above max_reject_rate* - too many of the seller's rows are defective: read
 `validation.json` and the Data Docs, ask the seller to correct and re-deliver (new run), or - with the data
-owner's sign-off - trigger again with a higher threshold. *Table-level check* - e.g. a row count off: see the
-message.""",
+owner's sign-off - trigger again with a higher threshold. A missing partition file: clear the failed
+`validate` instance first.""",
     "protect": """\
 **Protects personal data**: keyed tokens for ID numbers, AES-GCM for names and addresses, AES-SIV for mobiles,
 a fingerprint per row; reports ID numbers or mobiles found in fields kept in clear.
@@ -81,6 +90,13 @@ errors 3 times with backoff.
 **When it fails**: *schema mismatch* - the buyer's tables differ from the schema: the DBA fixes the target, then
 clear this task. *Purpose not permitted* - see the compliance settings. *Target unreachable* after the retries:
 check the connection, then clear this task.""",
+    "plan_partition": """\
+**Builds one partition's share of the load plan** after plan_load decided what needs the whole book: consent per
+person and purpose, the notice manifest and the restrictions of the partition's persons (staged, encrypted), and
+checks every table the partition would load against the target without writing to it.
+
+**When it fails**: *schema mismatch* - the buyer's tables differ from the schema: the DBA fixes the target, then
+clear this task. *Target unreachable* after the retries: check the connection, then clear this task.""",
     "load_or_dry_run": """\
 **Chooses the path**: a dry run goes straight to the report (approval and load are skipped, which is not a
 failure); any other run goes to the approval.""",
@@ -92,7 +108,8 @@ nothing is loaded and the run fails as rejected. No answer within the timeout (d
 **When it fails** (rejected or timed out): nothing was loaded. Fix what made you reject, then trigger a new run;
 or, to reconsider this run, clear this task and answer again.""",
     "load": """\
-**Writes the buyer's tables**: one transaction per table under a per-transfer lock; a re-run writes nothing
+**Writes one partition's share of the buyer's tables** (one task instance per partition, side by side): one
+transaction per table share under the transfer's lock, which refuses any other run; a re-run writes nothing
 twice. Retries a dropped connection 3 times with backoff (the interrupted table rolled back).
 
 **When it fails**: *another run is loading this transfer* - wait for it, then clear this task. *Target

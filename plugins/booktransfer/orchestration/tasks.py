@@ -49,6 +49,7 @@ def run_context(params: dict[str, Any], run_id: str) -> RunContext:
         as_of=date.fromisoformat(as_of) if as_of else None,
         max_reject_rate=float(params.get("max_reject_rate", RunContext.max_reject_rate)),
         settings=TransferSettings.from_params(params, home),
+        partitions=int(params.get("partitions", 1)),
     )
 
 
@@ -81,15 +82,16 @@ def wait_for_drop(params: dict[str, Any], run_id: str) -> bool:
     return found
 
 
-def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Run one stage. A booktransfer error is a verdict on the data, not a glitch: fail without retrying.
+def _stage(name: str, params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
+    """Run one stage, for the book or (`partition`) for one partition of it (a mapped task instance).
+
+    A booktransfer error is a verdict on the data, not a glitch: fail without retrying.
 
     The exceptions: a drop server that could not be reached (or kept dropping the connection), and a buyer
     database that dropped the connection mid-load (the table rolled back; the retry resumes the load), are
     glitches, left for Airflow's retries.
     """
     from contextlib import closing
-    from dataclasses import replace
 
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -99,46 +101,57 @@ def _stage(name: str, params: dict[str, Any], run_id: str) -> dict[str, Any]:
 
     ctx = run_context(params, run_id)
     try:
+        if partition is not None:
+            ctx = ctx.for_partition(partition)
         ctx = with_keyring(ctx)  # from the booktransfer_keyring connection (else the local default), in memory only
         if name == "extract":
             with closing(resolve_source(params, ctx.root)) as source:
                 result = pipeline.run_extract(ctx, source)
-        elif name == "plan_load":  # the load stage as a dry run: build the plan, check the target, write nothing
-            result = {**pipeline.run_load(replace(ctx, dry_run=True)), "stage": "plan_load"}
-        else:
+        else:  # plan_load: what the load will write, checked against the target; writes nothing there
             result = getattr(pipeline, f"run_{name}")(ctx)
     except (SourceUnavailable, TargetUnavailable):
         raise
-    except BookTransferError as e:
-        raise AirflowFailException(f"{name}: {e}") from e
+    except BookTransferError as e:  # named by stage (validate_book is the validate stage's book-level step)
+        raise AirflowFailException(f"{name.removesuffix('_book')}: {e}") from e
     log.info("stage %s done: %s", name, result)
     return result
 
 
 def extract(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Land the drop, check it against the control file, stage it."""
+    """Land the drop, check it against the control file, stage it (split into the run's partitions)."""
     return _stage("extract", params, run_id)
 
 
-def map_rows(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Map the staged files to the buyer's shape."""
-    return _stage("map", params, run_id)
+def partition_list(extracted: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the partitioned stages map over: one item per partition, `{"partition": p, "of": n}`."""
+    parts = extracted["partitions"]
+    return [{"partition": p, "of": len(parts)} for p in parts]
 
 
-def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Validate mapped rows; quarantine failures."""
-    return _stage("validate", params, run_id)
+def map_rows(params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
+    """Map the staged files (of one partition) to the buyer's shape."""
+    return _stage("map", params, run_id, partition)
 
 
-def protect(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Tokenize and encrypt personal data."""
-    return _stage("protect", params, run_id)
+def validate(params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
+    """Run the suites on one partition's mapped rows (without `partition`: the whole validate stage)."""
+    return _stage("validate", params, run_id, partition)
 
 
-def plan_load(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+def validate_book(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The book-level rules over every partition; quarantine failures; the reject-rate verdict."""
+    return _stage("validate_book", params, run_id)
+
+
+def protect(params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
+    """Tokenize and encrypt personal data (of one partition)."""
+    return _stage("protect", params, run_id, partition)
+
+
+def plan_load(params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
     """Build the load plan and check the target without writing to it (what the approval shows; a dry run's
-    last look at the target)."""
-    return _stage("plan_load", params, run_id)
+    last look at the target): the book's decisions, or with `partition` that partition's plan."""
+    return _stage("plan_load", params, run_id, partition)
 
 
 def load_path(params: dict[str, Any], approve_task: str, dry_run_task: str) -> str:
@@ -146,9 +159,9 @@ def load_path(params: dict[str, Any], approve_task: str, dry_run_task: str) -> s
     return dry_run_task if params.get("dry_run") else approve_task
 
 
-def load(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Load the buyer's tables (after the approval; never on a dry run)."""
-    return _stage("load", params, run_id)
+def load(params: dict[str, Any], run_id: str, partition: int | None = None) -> dict[str, Any]:
+    """Load the buyer's tables (one partition's share of them; after the approval; never on a dry run)."""
+    return _stage("load", params, run_id, partition)
 
 
 def reconcile(params: dict[str, Any], run_id: str) -> dict[str, Any]:

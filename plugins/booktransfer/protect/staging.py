@@ -87,8 +87,15 @@ def decryption_properties(ring: Keyring) -> Any:
 
 
 def write_staged(table: pa.Table, path: Path, ring: Keyring) -> str:
-    """Write an encrypted Parquet file atomically (a temporary name in the same folder, then rename)."""
+    """Write an encrypted Parquet file atomically (a temporary name in the same folder, then rename; on a
+    remote staging URL one put of the whole object, see booktransfer.storage)."""
+    from booktransfer.storage import arrow_location, is_remote
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    if is_remote(path):
+        where, filesystem = arrow_location(path)
+        pq.write_table(table, where, filesystem=filesystem, encryption_properties=encryption_properties(ring))
+        return str(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         pq.write_table(table, tmp, encryption_properties=encryption_properties(ring))
@@ -100,9 +107,10 @@ def write_staged(table: pa.Table, path: Path, ring: Keyring) -> str:
 
 def is_encrypted(path: Path) -> bool:
     """Whether a file is Parquet with an encrypted footer (magic `PARE` at both ends)."""
-    if Path(path).stat().st_size < 2 * len(_MAGIC_ENCRYPTED):
+    path = path if hasattr(path, "fs") else Path(path)
+    if path.stat().st_size < 2 * len(_MAGIC_ENCRYPTED):
         return False
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         head = fh.read(4)
         fh.seek(-4, 2)
         return head == _MAGIC_ENCRYPTED and fh.read(4) == _MAGIC_ENCRYPTED
@@ -110,7 +118,10 @@ def is_encrypted(path: Path) -> bool:
 
 def read_staged(path: Path, ring: Keyring, columns: list[str] | None = None) -> pa.Table:
     """Read an encrypted staged file; a plain, altered or foreign-keyed file fails closed, naming the file."""
-    if not Path(path).is_file():
+    from booktransfer.storage import arrow_location
+
+    path = path if hasattr(path, "fs") else Path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"no staged file {path}")
     if not is_encrypted(path):
         # pyarrow reads a plain file even when given decryption properties: refuse it ourselves.
@@ -118,9 +129,20 @@ def read_staged(path: Path, ring: Keyring, columns: list[str] | None = None) -> 
     import pyarrow as pa
 
     try:
-        return pq.read_table(path, columns=columns, decryption_properties=decryption_properties(ring))
+        where, filesystem = arrow_location(path)
+        return pq.read_table(where, columns=columns, filesystem=filesystem,
+                             decryption_properties=decryption_properties(ring))
     except (OSError, pa.ArrowException) as e:
         raise AuthenticationFailed(
             f"staged file {path}: cannot be decrypted and authenticated (not encrypted by booktransfer, "
             f"truncated or altered): {e}"
         ) from None
+
+
+def read_staged_schema(path: Path, ring: Keyring) -> pa.Schema:
+    """The Arrow schema of an encrypted staged file (its footer decrypted; no data read)."""
+    from booktransfer.storage import arrow_location
+
+    where, filesystem = arrow_location(path)
+    return pq.ParquetFile(filesystem.open_input_file(where) if filesystem else where,
+                          decryption_properties=decryption_properties(ring)).schema_arrow

@@ -110,7 +110,7 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -
     ring = ctx.keyring
     from booktransfer.load.stage import without_suppressed
 
-    expected = without_suppressed(ctx, mapping.entity, ctx.read_staged(ctx.stage_path("protected", mapping.entity)))
+    expected = without_suppressed(ctx, mapping.entity, ctx.read_stage("protected", mapping.entity))
     rows = read_target_rows(engine, mapping.entity, ctx.transfer_id)
     found = compare_entity(expected, actual_table(ring, ctx.transfer_id, mapping, rows), mapping.key)
     differences = []
@@ -131,7 +131,7 @@ def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: list[dict[str, 
     lines = {d["source_line"] for d in differences if d["reason"] == "VALUES_DIFFER"}
     if not lines:
         return
-    valid = ctx.read_staged(ctx.stage_path("valid", mapping.entity))
+    valid = ctx.read_stage("valid", mapping.entity)
     valid = valid.filter(pc.is_in(valid.column(LINE_COLUMN), value_set=pa.array(sorted(lines), pa.int64())))
     clear = {r[LINE_COLUMN]: r for r in valid.to_pylist()}
     target = {r["source_line"]: r for r in rows if r["source_line"] in lines}

@@ -62,7 +62,7 @@ def reload_entity(ctx: RunContext, engine: Any, entity: str, key: tuple[str, ...
     from booktransfer.load.stage import without_suppressed
     from booktransfer.load.writers import writer_for
 
-    staged = without_suppressed(ctx, entity, ctx.read_staged(ctx.stage_path("protected", entity)))
+    staged = without_suppressed(ctx, entity, ctx.read_stage("protected", entity))
     chosen = staged.filter(pc.is_in(staged.column(LINE_COLUMN), value_set=pa.array(lines, pa.int64())))
     rows = outgoing(chosen, ctx.transfer_id, key)
     mapping = ctx.load_mapping()

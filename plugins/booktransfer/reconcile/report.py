@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 
 
 def _rejects(ctx: RunContext, entity: str) -> pa.Table:
-    return pa.concat_tables([ctx.read_staged(ctx.rejects_path(stage, entity)) for stage in ("map", "validate")])
+    return pa.concat_tables([ctx.read_rejects(stage, entity) for stage in ("map", "validate")])
 
 
 def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
     """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
     if ctx.dry_run:
         held_back = set(suppressed_lines(ctx, entity))
-        lines = ctx.read_staged(ctx.stage_path("protected", entity), columns=["_line"]).column(0).to_pylist()
+        lines = ctx.read_stage("protected", entity, columns=["_line"]).column(0).to_pylist()
         return [line for line in lines if line not in held_back]
     import sqlalchemy as sa
 

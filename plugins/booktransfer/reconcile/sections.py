@@ -35,7 +35,7 @@ def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any
     engine = None if ctx.dry_run else engine_for(ctx.target_url)
     try:
         for entity, declared in spec.items():
-            valid = without_suppressed(ctx, entity, _read(ctx, ctx.stage_path("valid", entity)))
+            valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity))
             source = source_totals(valid, declared)
             target = source if engine is None else target_totals(engine, entity, ctx.transfer_id, declared)
             out[entity] = compare(source, target)
@@ -47,13 +47,13 @@ def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any
 
 def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
     """Consent events per purpose and state: as mapped from the seller (before) and as loaded (after)."""
-    mapped = ctx.stage_path("mapped", "consents")
-    if not mapped.exists():
+    if not ctx.book.partition_contexts()[0].stage_path("mapped", "consents").exists():
         return []
-    before_table = _read(ctx, mapped)
+    before_table = ctx.read_stage("mapped", "consents", ["purpose", "action"])
     before = Counter(zip(before_table.column("purpose").to_pylist(), before_table.column("action").to_pylist(),
                          strict=True))
-    after_table = without_suppressed(ctx, "consents", _read(ctx, ctx.stage_path("protected", "consents")))
+    after_table = without_suppressed(ctx, "consents", ctx.read_stage("protected", "consents",
+                                                                      ["purpose", "action", "_line"]))
     after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
                         strict=True))
     if not ctx.dry_run:

@@ -95,7 +95,7 @@ def _in(values: pa.Array | pa.ChunkedArray, pool: pa.Array | pa.ChunkedArray) ->
     return np.asarray(pc.fill_null(pc.is_in(values, value_set=pool), False))
 
 
-def _match_keys(table: pa.Table, rule: MergeDuplicates) -> pa.Array:
+def match_keys(table: pa.Table, rule: MergeDuplicates) -> pa.Array:
     """The R17 matching key: id type and normalised ID number, a 15-digit resident ID in its 18-digit form."""
     kind = table.column(rule.id_type_column).combine_chunks()
     number = cn.ascii_fold(table.column(rule.id_column))
@@ -112,7 +112,7 @@ def merge_duplicates(state: EntityState, rule: MergeDuplicates) -> dict[str, str
     """
     table = state.table
     live = np.flatnonzero(state.live())
-    keys = _match_keys(table, rule).take(pa.array(live, pa.int64()))
+    keys = match_keys(table, rule).take(pa.array(live, pa.int64()))
     frame = pa.table({"k": keys, "i": pa.array(live, pa.int64())}).filter(pc.is_valid(keys))
     counts = frame.group_by("k").aggregate([("i", "count")])
     dup_keys = counts.filter(pc.greater(counts.column("i_count"), 1)).column("k")
