@@ -334,6 +334,8 @@ def run_validate(ctx: RunContext) -> dict[str, Any]:
 
     if ctx.partition is not None:
         return check_partition(ctx, lambda path: _read(ctx, path), lambda table, path: _write(ctx, table, path))
+    if ctx.partitions > 1:
+        _write_json(merged_docs(ctx, "map.json"), ctx.run_dir / "map.json")
     return run_validate_stage(ctx, lambda path: _read(ctx, path), lambda table, path: _write(ctx, table, path))
 
 

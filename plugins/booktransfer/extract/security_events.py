@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,7 +118,7 @@ class SecurityEventLog:
     """Appends a run's security events to `{run_dir}/security_events.jsonl`."""
 
     def __init__(self, path: Path, transfer_id: str, run_id: str, contact: str = DEFAULT_CONTACT) -> None:
-        self.path = Path(path)
+        self.path = path if hasattr(path, "fs") else Path(path)  # a staging URL's path stays an fsspec path
         self.transfer_id = transfer_id
         self.run_id = run_id
         self.contact = contact
@@ -140,11 +139,9 @@ class SecurityEventLog:
 
     def record(self, event: SecurityEvent) -> SecurityEvent:
         """Append the event as one JSON line (flushed to disk) and raise the alert in the log."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(asdict(event), ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        from booktransfer.storage import append_text
+
+        append_text(self.path, json.dumps(asdict(event), ensure_ascii=False) + "\n")
         log.warning("SECURITY EVENT %s on %s recorded in %s; report by %s",
                     event.event_type, event.file, self.path, event.report_deadline)
         return event

@@ -201,6 +201,8 @@ def load_share(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_pa
                  run.run_id, run.transfer_id, partitions, cleared)
 
     try:
+        if not is_postgres(engine):  # the row lock needs its table (PostgreSQL's advisory lock does not)
+            ensure_bookkeeping(engine, ddl_path)
         with partition_lock(engine, run.transfer_id, run.run_id, claim):
             if state == "existing":
                 preflight(engine, ddl_path, {t.name: t.rows for t in tables})

@@ -172,10 +172,9 @@ def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
 
 
 def _write_json(doc: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    from booktransfer.storage import write_text
+
+    write_text(path, json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
 def _sqlite_file_missing(url: str) -> bool:

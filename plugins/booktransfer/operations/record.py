@@ -24,11 +24,10 @@ APPROVED, REJECTED, NO_ANSWER = "APPROVED", "REJECTED", "NO_ANSWER"
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
-    """Write a JSON document atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write a JSON document atomically (temporary name, then rename; one put on a staging URL)."""
+    from booktransfer.storage import write_text
+
+    write_text(path, json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
     return path
 
 
