@@ -28,22 +28,32 @@ BOOKS = [(3, 0.05), (7, 0.2), (11, 0.05), (23, 0.2)]
 CUSTOMERS = 2000
 
 
-def generate(tmp_path: Path, seed: int, rate: float) -> Path:
+@pytest.fixture(scope="module")
+def books(tmp_path_factory):
+    """Each book of BOOKS generated and run through extract, map and validate once for the module (own keyring)."""
+    from booktransfer.protect.keyring import write_keyring
     from booktransfer.sample.generator import generate_book
 
-    drop = tmp_path / "drop"
-    generate_book(drop, customers=CUSTOMERS, seed=seed, defect_rate=rate)
-    return drop
+    runs: dict[tuple[int, float], tuple[Path, pipeline.RunContext]] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        folder = tmp_path_factory.mktemp("truth")
+        mp.setenv("BOOKTRANSFER_KEYRING", str(write_keyring(folder / "keyring.json")))
+        mp.delenv("BOOKTRANSFER_KEYRING_JSON", raising=False)
 
+        def run(seed: int, rate: float) -> tuple[Path, pipeline.RunContext]:
+            if (seed, rate) not in runs:
+                work = folder / f"seed{seed}-rate{rate}"
+                generate_book(work / "drop", customers=CUSTOMERS, seed=seed, defect_rate=rate)
+                ctx = pipeline.RunContext(transfer_id="truth", run_id="r-1", mapping_set="example_seller",
+                                          target_url=f"sqlite:///{work / 'buyer.db'}", staging_root=work / "staging",
+                                          reports_root=work / "reports", max_reject_rate=1.0)
+                pipeline.run_extract(ctx, LocalFolderSource(work / "drop"))
+                pipeline.run_map(ctx)
+                pipeline.run_validate(ctx)
+                runs[seed, rate] = (work / "drop", ctx)
+            return runs[seed, rate]
 
-def run_stages(drop: Path, tmp_path: Path, stages: tuple[str, ...] = ("map", "validate")) -> pipeline.RunContext:
-    ctx = pipeline.RunContext(transfer_id="truth", run_id="r-1", mapping_set="example_seller",
-                              target_url=f"sqlite:///{tmp_path / 'buyer.db'}", staging_root=tmp_path / "staging",
-                              reports_root=tmp_path / "reports", max_reject_rate=1.0)
-    pipeline.run_extract(ctx, LocalFolderSource(drop))
-    for stage in stages:
-        getattr(pipeline, f"run_{stage}")(ctx)
-    return ctx
+        yield run
 
 
 def outcomes(ctx: pipeline.RunContext) -> tuple[RunOutcomes, dict[tuple[str, str], str], dict]:
@@ -69,11 +79,11 @@ def seller_rows(drop: Path, file: str) -> dict[int, dict[str, str]]:
 
 
 @pytest.mark.parametrize(("seed", "rate"), BOOKS, ids=[f"seed{s}-rate{r}" for s, r in BOOKS])
-def test_quarantine_equals_ground_truth(tmp_path, keyring, seed, rate):
+def test_quarantine_equals_ground_truth(books, seed, rate):
     """Precision and recall 1.0 on primary outcomes; right reason and column; normalised rows loaded."""
-    drop = generate(tmp_path, seed, rate)
-    run, source_column, _ = outcomes(run_stages(drop, tmp_path))
-    truth = read_truth(tmp_path / "drop.truth.csv")
+    drop, ctx = books(seed, rate)
+    run, source_column, _ = outcomes(ctx)
+    truth = read_truth(drop.parent / "drop.truth.csv")
 
     result = compare(truth, run, source_column)
 
@@ -87,11 +97,11 @@ def test_quarantine_equals_ground_truth(tmp_path, keyring, seed, rate):
 
 
 @pytest.mark.parametrize(("seed", "rate"), BOOKS[:2], ids=[f"seed{s}-rate{r}" for s, r in BOOKS[:2]])
-def test_every_cascade_names_a_quarantined_row(tmp_path, keyring, seed, rate):
+def test_every_cascade_names_a_quarantined_row(books, seed, rate):
     """Read from the seller's files: a PARENT_QUARANTINED row refers to a held-back row; a DEPENDENT_QUARANTINED
     policy has a held-back party row. And every held-back policy takes all its party rows with it."""
-    drop = generate(tmp_path, seed, rate)
-    run, _, rejects = outcomes(run_stages(drop, tmp_path))
+    drop, ctx = books(seed, rate)
+    run, _, rejects = outcomes(ctx)
     held = {file: set(lines) for file, lines in run.reasons.items()}
     customers, policies = seller_rows(drop, "LDPERSON.csv"), seller_rows(drop, "LCCONT.csv")
     parties, consents = seller_rows(drop, "LCPARTY.csv"), seller_rows(drop, "CUST_AUTH_LOG.csv")
@@ -120,12 +130,13 @@ def test_every_cascade_names_a_quarantined_row(tmp_path, keyring, seed, rate):
     assert orphaned == []
 
 
-def test_whole_book_balances_with_merges(tmp_path, keyring):
+def test_whole_book_balances_with_merges(books):
     """Into SQLite: source = loaded + quarantined + merged per entity; survivors keep the merged numbers;
     the normalised rows are in the buyer's tables by their source lines; the report lists the merges."""
-    drop = generate(tmp_path, 7, 0.2)
-    ctx = run_stages(drop, tmp_path, ("map", "validate", "protect", "load", "reconcile"))
-    truth = read_truth(tmp_path / "drop.truth.csv")
+    drop, ctx = books(7, 0.2)
+    for stage in ("protect", "load", "reconcile"):
+        getattr(pipeline, f"run_{stage}")(ctx)
+    truth = read_truth(drop.parent / "drop.truth.csv")
     report = json.loads((ctx.report_dir / "reconciliation.json").read_text(encoding="utf-8"))
     customers = report["entities"]["customers"]
 
@@ -135,7 +146,7 @@ def test_whole_book_balances_with_merges(tmp_path, keyring):
     assert customers["loaded"] + customers["quarantined"] + customers["merged"] == customers["source_rows"]
     with (ctx.report_dir / "merges.csv").open(encoding="utf-8", newline="") as fh:
         assert {int(r["source_line"]) for r in csv.DictReader(fh)} == duplicates
-    with sqlite3.connect(tmp_path / "buyer.db") as db:
+    with sqlite3.connect(drop.parent / "buyer.db") as db:
         lines = {r[0] for r in db.execute("SELECT source_line FROM customers WHERE transfer_id = 'truth'")}
         merged_nos = [r[0] for r in db.execute("SELECT merged_customer_nos FROM customers "
                                                "WHERE merged_customer_nos IS NOT NULL")]

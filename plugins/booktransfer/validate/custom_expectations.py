@@ -75,6 +75,11 @@ def _memo(values: pa.Array, kind: str, compute, *extra: object) -> Any:  # noqa:
     return _MEMO[key][1]
 
 
+def forget() -> None:
+    """Drop the memoised per-column results (and the columns they hold) once a suite has run."""
+    _MEMO.clear()
+
+
 def parsed_ric(values: pa.Array) -> cn.ParsedRic:
     """`cn.parse_ric`, memoised per column."""
     return _memo(values, "parse", lambda: cn.parse_ric(values))

@@ -148,7 +148,12 @@ def validate_frame(suite: Any, frame: Any) -> Any:
                         .add_batch_definition_whole_dataframe("run"))
     # One Validator over the frame: Batch.validate would fetch (and fingerprint) the batch a second time.
     validator = Validator(batch_definition, result_format=dict(RESULT_FORMAT), batch_parameters={"dataframe": frame})
-    return validator.validate_expectation_suite(suite)
+    try:
+        return validator.validate_expectation_suite(suite)
+    finally:
+        from booktransfer.validate.custom_expectations import forget
+
+        forget()
 
 
 def run_suite(doc: dict[str, Any], table: pa.Table, source_file: str,
