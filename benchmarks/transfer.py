@@ -6,8 +6,8 @@
 1. The book: `booktransfer.sample.generator.generate_book` (N customers, about 1.5 policies, 2 policy parties
    and 3 consent events each, a clean export), or an existing drop with --book. Not timed.
 2. The pipeline, through the functions the DAG's tasks call, in the DAG's order, into a fresh PostgreSQL schema:
-   extract; map, validate per partition; validate_book; protect per partition; plan_load; plan and load per
-   partition; reconcile. Every task runs in a process of its own (as an Airflow task does), at most --workers at a
+   extract; map, validate per partition; validate_book; protect per partition; plan_load; plan, load and verify
+   per partition; reconcile. Every task runs in a process of its own (as an Airflow task does), at most --workers at a
    time (LocalExecutor parallelism); task processes fork from a server that has the libraries imported, so a
    task's time is its work, not Python's imports. Per step: wall seconds, rows, rows/s, the peak resident memory
    of its largest task process (ru_maxrss).
@@ -55,7 +55,8 @@ PRELOAD = ["pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute", "pand
 # The DAG's order: (step, stage group, per partition?)
 STEPS = [("extract", "extract", False), ("map", "map", True), ("validate", "validate", True),
          ("validate_book", "validate", False), ("protect", "protect", True), ("plan_load", "load", False),
-         ("plan_partition", "load", True), ("load", "load", True), ("reconcile", "reconcile", False)]
+         ("plan_partition", "load", True), ("load", "load", True), ("verify", "reconcile", True),
+         ("reconcile", "reconcile", False)]
 
 
 def log(message: str) -> None:
@@ -104,6 +105,10 @@ def run_task(spec: RunSpec, step: str, partition: int | None, drop: str) -> dict
         result = pipeline.run_validate_book(ctx)
     elif step == "plan_partition":
         result = pipeline.run_plan_load(ctx)
+    elif step == "reconcile":  # after the verify tasks, as the DAG's reconcile task
+        from dataclasses import replace
+
+        result = pipeline.run_reconcile(replace(ctx, verified=True))
     else:
         result = getattr(pipeline, f"run_{step}")(ctx)
     return {"seconds": time.perf_counter() - started, "peak_rss_mib": peak_rss_mib(), "result": result}

@@ -1,7 +1,7 @@
 """Transfer a customer book from the seller's drop to the buyer's database (see DAG_DOC for the operator's page).
 
 compliance_gate -> wait_for_drop -> extract -> map_rows[p] -> validate[p] -> validate_book -> protect[p] -> plan_load
--> plan_partition[p] -> load_or_dry_run -> approve_load -> load[p] -> reconcile, where [p] is one task instance per
+-> plan_partition[p] -> load_or_dry_run -> approve_load -> load[p] -> verify[p] -> reconcile, where [p] is one task per
 partition (param `partitions`; dynamic task mapping); a dry run goes from load_or_dry_run straight to reconcile.
 Task bodies live in booktransfer.orchestration.tasks, the form in booktransfer.operations.form, the docs in
 booktransfer.operations.runbook; nothing heavy is imported when this file is parsed.
@@ -48,6 +48,11 @@ def protect(part: dict) -> dict:
 @task(doc_md=TASK_DOCS["plan_partition"], **io_retries())
 def plan_partition(part: dict) -> dict:
     return tasks.plan_load(*_params_and_run(), partition=part["partition"])
+
+
+@task(doc_md=TASK_DOCS["verify"], **io_retries())
+def verify(part: dict) -> dict:
+    return tasks.verify(*_params_and_run(), partition=part["partition"])
 
 
 @dag(
@@ -102,7 +107,7 @@ def portfolio_transfer() -> None:
     compliance_gate() >> wait_for_drop() >> parts
     (map_rows.expand(part=parts) >> validate.expand(part=parts) >> validate_book()
      >> protect.expand(part=parts) >> plan_load() >> plan_partition.expand(part=parts) >> path)
-    path >> approve_load >> load.expand(part=parts) >> report
+    path >> approve_load >> load.expand(part=parts) >> verify.expand(part=parts) >> report
     path >> report
 
 

@@ -78,6 +78,7 @@ class RunContext:
     flat_report: bool = False
     partitions: int = 1
     partition: int | None = None
+    verified: bool = False  # reconcile: every partition's share was checked by the verify tasks of this run
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -435,8 +436,23 @@ def run_load(ctx: RunContext) -> dict[str, Any]:
     return run_load_stage(ctx, lambda path: _read(ctx, path))
 
 
+def run_verify(ctx: RunContext) -> dict[str, Any]:
+    """Record-level check of one partition's share of every buyer table (`ctx` a partition's context), read back
+    from the target after every partition loaded; `run_reconcile` then adds the shares up (a dry run: nothing)."""
+    from booktransfer.reconcile.records import verify_partition
+
+    if ctx.dry_run:
+        return {"stage": "verify", "partition": ctx.partition, "dry_run": True}
+    summaries = verify_partition(ctx)
+    rows = {e: {"expected": s["expected"], "matched": s["matched"], "ok": s["ok"]} for e, s in summaries.items()}
+    return {"stage": "verify", "partition": ctx.partition, "rows": rows}
+
+
 def run_reconcile(ctx: RunContext) -> dict[str, Any]:
-    """Check source = loaded + quarantined per entity against the target itself; write the report."""
+    """Check source = loaded + quarantined per entity against the target itself; write the report.
+
+    With several partitions the record-level check goes share by share (`run_verify`), in this task unless the
+    context says the run's verify tasks did it (`verified`, the DAG's reconcile task)."""
     from booktransfer.reconcile.report import reconcile
 
     report = reconcile(ctx)

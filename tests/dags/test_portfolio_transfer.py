@@ -37,22 +37,23 @@ def test_dag_id_matches_file_and_is_tagged(dag):
 def test_stages_run_in_order_between_the_two_gates(dag):
     """The compliance gate before anything is fetched; the approval between the load plan and the load; a dry
     run branches from the plan straight to the report."""
-    mapped = {"map_rows", "validate", "protect", "plan_partition", "load"}  # each reads extract's partition list
+    mapped = {"map_rows", "validate", "protect", "plan_partition", "load", "verify"}  # each reads extract's list
     expected = {"compliance_gate": {"wait_for_drop"}, "wait_for_drop": {"extract"}, "extract": mapped,
                 "map_rows": {"validate"}, "validate": {"validate_book"}, "validate_book": {"protect"},
                 "protect": {"plan_load"}, "plan_load": {"plan_partition"}, "plan_partition": {"load_or_dry_run"},
-                "load_or_dry_run": {"approve_load", "reconcile"}, "approve_load": {"load"}, "load": {"reconcile"},
+                "load_or_dry_run": {"approve_load", "reconcile"}, "approve_load": {"load"}, "load": {"verify"},
+                "verify": {"reconcile"},
                 "reconcile": set()}
     assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == expected
 
 
 def test_every_stage_after_extract_runs_one_task_instance_per_partition(dag):
-    """map_rows, validate, protect, plan_partition and load are mapped over the partitions extract lists (each
-    partition its own task instance, retried on its own); the book-level steps between them are not."""
+    """map_rows, validate, protect, plan_partition, load and verify are mapped over the partitions extract lists
+    (each partition its own task instance, retried on its own); the book-level steps between them are not."""
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
     mapped = {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)}
-    assert mapped == {"map_rows", "validate", "protect", "plan_partition", "load"}
+    assert mapped == {"map_rows", "validate", "protect", "plan_partition", "load", "verify"}
     for task_id in mapped:
         arg = dag.get_task(task_id).op_kwargs_expand_input.value["part"]
         assert arg.operator.task_id == "extract", task_id
@@ -97,7 +98,7 @@ def test_io_tasks_retry_with_exponential_backoff_and_the_rest_fail_at_once(dag):
     """extract (drop server) and plan_load, plan_partition, load, reconcile (buyer database) retry with growing
     delays."""
     retrying = {t.task_id: t for t in dag.tasks if t.retries}
-    assert set(retrying) == {"extract", "plan_load", "plan_partition", "load", "reconcile"}
+    assert set(retrying) == {"extract", "plan_load", "plan_partition", "load", "verify", "reconcile"}
     for task in retrying.values():
         assert task.retries >= 2 and task.retry_exponential_backoff >= 2
         assert timedelta(0) < task.retry_delay < task.max_retry_delay <= timedelta(hours=1)

@@ -120,8 +120,8 @@ def runs(book, tmp_path_factory):
 
 
 def run_as_the_dag_does(ctx: pipeline.RunContext) -> dict:
-    """The DAG's order: mapped map/validate, validate_book, mapped protect, plan_load, mapped plan and load,
-    reconcile; each partition in a context of its own, as in its own task instance."""
+    """The DAG's order: mapped map/validate, validate_book, mapped protect, plan_load, mapped plan, load and
+    verify, reconcile; each partition in a context of its own, as in its own task instance."""
     parts = ctx.partition_contexts()
     for stage in ("map", "validate"):
         for part in parts:
@@ -134,7 +134,9 @@ def run_as_the_dag_does(ctx: pipeline.RunContext) -> dict:
         pipeline.run_plan_load(part)
     for part in reversed(parts):  # partitions finish in any order
         pipeline.run_load(part)
-    return pipeline.run_reconcile(ctx)
+    for part in parts:
+        pipeline.run_verify(part)
+    return pipeline.run_reconcile(replace(ctx, verified=True))
 
 
 def report(run: dict) -> dict:

@@ -23,7 +23,7 @@ from tests.integration.transfer_conf import compliant
 pytestmark = pytest.mark.integration
 RUN_TIMEOUT = 600.0
 PARTITIONS = 4
-MAPPED = {"map_rows", "validate", "protect", "plan_partition", "load"}
+MAPPED = {"map_rows", "validate", "protect", "plan_partition", "load", "verify"}
 BOOK_LEVEL = {"compliance_gate", "wait_for_drop", "extract", "validate_book", "plan_load", "load_or_dry_run",
               "approve_load", "reconcile"}
 

@@ -114,6 +114,14 @@ twice. Retries a dropped connection 3 times with backoff (the interrupted table 
 
 **When it fails**: *another run is loading this transfer* - wait for it, then clear this task. *Target
 unreachable* after the retries - fix the database or connection, then clear this task.""",
+    "verify": """\
+**Checks one partition's share of the buyer's tables record by record** once every partition loaded: each row read
+back from the target, decrypted, re-fingerprinted and compared with the fingerprint taken before protection
+(missing, unexpected, duplicate or altered rows, by source line). Retries I/O errors 3 times with backoff.
+
+**When it fails**: *target unreachable* after the retries, or a ciphertext that does not decrypt (named by table,
+column and source line; possible tampering): check the target, then clear this task. Differences themselves do
+not fail it: reconcile reports them.""",
     "reconcile": """\
 **Proves nothing was lost or altered**: per entity, source rows = loaded + quarantined (+ suppressed, merged),
 record by record from the target itself; control totals; consent distribution. Writes the signed report to

@@ -92,6 +92,7 @@ def _stage(name: str, params: dict[str, Any], run_id: str, partition: int | None
     glitches, left for Airflow's retries.
     """
     from contextlib import closing
+    from dataclasses import replace
 
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -107,6 +108,8 @@ def _stage(name: str, params: dict[str, Any], run_id: str, partition: int | None
         if name == "extract":
             with closing(resolve_source(params, ctx.root)) as source:
                 result = pipeline.run_extract(ctx, source)
+        elif name == "reconcile":  # the verify tasks checked every partition's share (a dry run has none)
+            result = pipeline.run_reconcile(replace(ctx, verified=True))
         else:  # plan_load: what the load will write, checked against the target; writes nothing there
             result = getattr(pipeline, f"run_{name}")(ctx)
     except (SourceUnavailable, TargetUnavailable):
@@ -164,8 +167,14 @@ def load(params: dict[str, Any], run_id: str, partition: int | None = None) -> d
     return _stage("load", params, run_id, partition)
 
 
+def verify(params: dict[str, Any], run_id: str, partition: int) -> dict[str, Any]:
+    """Check one partition's share of the target record by record (after every partition loaded)."""
+    return _stage("verify", params, run_id, partition)
+
+
 def reconcile(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Write the reconciliation report; fail when the conservation equation does not hold."""
+    """Write the reconciliation report from the target and the verify tasks' records; fail when the conservation
+    equation or a record-level check does not hold."""
     return _stage("reconcile", params, run_id)
 
 

@@ -23,7 +23,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 
-from booktransfer.errors import AuthenticationFailed
+from booktransfer.errors import AuthenticationFailed, KeyringError
 from booktransfer.protect.keyring import KeyPurpose, Keyring
 
 _SEP = b"\x1f"
@@ -117,3 +117,34 @@ def decrypt_value(ring: Keyring, column: str, ciphertext: str) -> str:
 def is_ciphertext(value: str) -> bool:
     """Whether a text looks like a booktransfer ciphertext (scheme and key id; not checked cryptographically)."""
     return value.startswith((f"{GCM}:", f"{SIV}:")) and value.count(":") >= 2
+
+
+def decrypt_column(ring: Keyring, column: str, ciphertexts: list[str | None]) -> tuple[list[str | None], int | None]:
+    """Decrypt a column of either scheme, a cipher object per key id (the reconciliation's hot path); nulls stay
+    null. Returns (clear values, None), or (values so far, index of the first value that fails) so the caller
+    can name the row; `decrypt_value` then gives the reason."""
+    ciphers: dict[tuple[str, str], object] = {}
+    aad = column.encode()
+    out: list[str | None] = []
+    append = out.append
+    b64decode = binascii.a2b_base64
+    for i, text in enumerate(ciphertexts):
+        if text is None:
+            append(None)
+            continue
+        try:
+            scheme, kid, body = text.split(":", 2)
+            raw = b64decode(body)
+            cipher = ciphers.get((scheme, kid))
+            if cipher is None:
+                cipher = ciphers[(scheme, kid)] = (AESGCM(ring.encryption_key(kid)) if scheme == GCM
+                                                   else AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)))
+            if scheme == GCM:
+                append(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode())
+            elif scheme == SIV:
+                append(cipher.decrypt(raw, [aad]).decode())
+            else:
+                return out, i
+        except (ValueError, binascii.Error, InvalidTag, KeyringError):  # the caller asks decrypt_value why
+            return out, i
+    return out, None

@@ -143,9 +143,23 @@ def canonical_column(values: pa.Array, kind: FieldType | None) -> pa.Array:
         return values.cast(pa.string())
     if kind in (FieldType.DECIMAL, None) and pa.types.is_decimal(t):
         return _decimal_texts(values)
-    if kind in (FieldType.TIMESTAMP, None) and pa.types.is_timestamp(t) and t.unit == "s" and t.tz is None:
-        return pc.replace_substring(values.cast(pa.string()), " ", "T")
+    if kind in (FieldType.TIMESTAMP, None) and pa.types.is_timestamp(t) and t.tz is None:
+        seconds = _whole_seconds(values)  # Parquet keeps second timestamps as milliseconds
+        if seconds is not None:
+            return pc.replace_substring(seconds.cast(pa.string()), " ", "T")
     return pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
+
+
+def _whole_seconds(values: pa.Array) -> pa.Array | None:
+    """The timestamps at second precision when none has a fraction of a second (else None)."""
+    import pyarrow as pa
+
+    if values.type.unit == "s":
+        return values
+    try:
+        return values.cast(pa.timestamp("s"), safe=True)
+    except pa.ArrowInvalid:  # some value has a fraction: isoformat prints it, the slow path does too
+        return None
 
 
 def _json_strings(texts: pa.Array) -> pa.Array:
@@ -212,6 +226,53 @@ def fingerprint_buyer_row(ring: Keyring, transfer_id: str, mapping: EntityMappin
     except KeyringError as e:
         raise type(e)(f"{mapping.entity} source line {row['source_line']}: {e}") from None
     return fingerprint(ring.audit_key, canonical_row(transfer_id, mapping.entity, row["source_line"], values))
+
+
+def _clear_texts(ring: Keyring, mapping: EntityMapping, field: FieldSpec, values: pa.Array,
+                 lines: pa.Array) -> pa.Array:
+    """An encrypted column decrypted (a ciphertext that fails stops, naming column and source line)."""
+    import pyarrow as pa
+
+    from booktransfer.protect.ciphers import decrypt_column
+
+    texts = values.cast(pa.string()).to_pylist()
+    clear, failed = decrypt_column(ring, field.target, texts)
+    if failed is not None:
+        line = lines[failed].as_py()
+        try:
+            decrypt_value(ring, field.target, texts[failed])
+        except (AuthenticationFailed, KeyringError) as e:
+            raise type(e)(f"{mapping.entity} source line {line}: {e}") from None
+        raise AuthenticationFailed(f"{mapping.entity} source line {line}: column {field.target}: "
+                                   "not a booktransfer ciphertext") from None
+    return pa.array(clear, pa.string())
+
+
+def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: pa.Table) -> list[str]:
+    """`fingerprint_buyer_row` for a whole table read back from the buyer (columns typed as the protect stage
+    staged them, `source_line` included), vectorised: Arrow canonical texts, one HMAC per row."""
+    import pyarrow as pa
+
+    lines = rows.column("source_line").combine_chunks()
+    columns = []
+    for field in fingerprint_fields(mapping):
+        values = rows.column(field.target).combine_chunks()
+        kind = value_kind(field)
+        if field.protection in _DECRYPTED:
+            values = _clear_texts(ring, mapping, field, values, lines)
+            if kind not in (FieldType.STRING, None):  # a decrypted date or number, canonical by its type
+                values = pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
+                kind = FieldType.STRING
+        columns.append((field.target, canonical_column(values, kind)))
+    texts = canonical_rows(transfer_id, mapping.entity, lines, columns)
+    mac = hmac.new(ring.audit_key, digestmod=hashlib.sha256)
+    out = []
+    append = out.append
+    for text in texts.to_pylist():
+        h = mac.copy()
+        h.update(text.encode("utf-8"))
+        append(h.hexdigest())
+    return out
 
 
 def mismatched_lines(ring: Keyring, transfer_id: str, mapping: EntityMapping,

@@ -105,14 +105,87 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -
     }
 
 
-def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> tuple[dict[str, Any], list[dict]]:
-    """The record-level summary of one entity and its differences (source file:line, reason, columns)."""
-    ring = ctx.keyring
+def read_target_table(engine: Engine, entity: str, transfer_id: str, schema: pa.Schema,
+                      share: tuple[str, list[str]] | None = None) -> pa.Table:
+    """The transfer's rows of a buyer table (only those whose `share[0]` column holds one of `share[1]`, when
+    given), the columns of `schema` (`_line` read as `source_line`), typed as `schema` says. PostgreSQL streams
+    them out with COPY; other targets go through SQLAlchemy."""
+    import pyarrow.csv as pacsv
+
+    from booktransfer.load.target import is_postgres
+
+    names = ["source_line" if n == LINE_COLUMN else n for n in schema.names]
+    types = pa.schema([pa.field(n, t) for n, t in zip(names, schema.types, strict=True)])
+    if not is_postgres(engine):
+        return _read_target_generic(engine, entity, transfer_id, types, share)
+    from psycopg import sql
+
+    where = sql.SQL("transfer_id = %s") + (sql.SQL(" AND {} = ANY(%s)").format(sql.Identifier(share[0]))
+                                           if share else sql.SQL(""))
+    query = sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(sql.Identifier(n) for n in names), sql.Identifier(entity), where)
+    params = [transfer_id, share[1]] if share else [transfer_id]
+    buffer = bytearray()
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cur, cur.copy(query, params) as copy:
+            for chunk in copy:
+                buffer += chunk
+    if not buffer:
+        return types.empty_table()
+    texts = pacsv.read_csv(pa.BufferReader(bytes(buffer)),
+                           read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+                           parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                           convert_options=pacsv.ConvertOptions(
+                               column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                               quoted_strings_can_be_null=False, null_values=[""]))
+    return pa.table([texts.column(n).cast(t) for n, t in zip(names, types.types, strict=True)], schema=types)
+
+
+def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: pa.Schema,
+                         share: tuple[str, list[str]] | None) -> pa.Table:
+    import sqlalchemy as sa
+
+    table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
+    columns = [table.c[n] for n in types.names]
+    rows: list[Any] = []
+    with engine.connect() as conn:
+        if share is None:
+            rows = conn.execute(sa.select(*columns).where(table.c.transfer_id == transfer_id)).all()
+        else:
+            for i in range(0, len(share[1]), 10_000):
+                rows += conn.execute(sa.select(*columns).where(
+                    table.c.transfer_id == transfer_id, table.c[share[0]].in_(share[1][i:i + 10_000]))).all()
+    data = list(zip(*rows, strict=True)) if rows else [()] * len(types)
+    return pa.table([pa.array(list(values), t) for values, t in zip(data, types.types, strict=True)], schema=types)
+
+
+def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, list[str] | None]:
+    """The rows this context expects in the target (protected, without suppressed ones) and, in a partition's
+    context, its share of the key's first column (every value it owns, suppressed rows' included)."""
     from booktransfer.load.stage import without_suppressed
 
-    expected = without_suppressed(ctx, mapping.entity, ctx.read_stage("protected", mapping.entity))
-    rows = read_target_rows(engine, mapping.entity, ctx.transfer_id)
-    found = compare_entity(expected, actual_table(ring, ctx.transfer_id, mapping, rows), mapping.key)
+    protected = ctx.read_staged(ctx.stage_path("protected", mapping.entity)) if ctx.partition is not None \
+        else ctx.read_stage("protected", mapping.entity)
+    share = None
+    if ctx.partition is not None and ctx.partitions > 1:
+        share = pc.unique(protected.column(mapping.key[0]).drop_null().cast(pa.string())).to_pylist()
+    return without_suppressed(ctx, mapping.entity, protected), share
+
+
+def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> tuple[dict[str, Any], list[dict]]:
+    """The record-level summary of one entity and its differences (source file:line, reason, columns): of the
+    whole book, or in a partition's context of the partition's share of the key (`verify_partition`)."""
+    from booktransfer.protect.fingerprint import fingerprint_buyer_table
+
+    expected, share = _expected(ctx, mapping)
+    columns = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, *(f.target for f in fingerprint_fields(mapping))])
+               if c in expected.column_names]
+    rows = read_target_table(engine, mapping.entity, ctx.transfer_id, expected.select(columns).schema,
+                             (mapping.key[0], share) if share is not None else None)
+    prints = fingerprint_buyer_table(ctx.keyring, ctx.transfer_id, mapping, rows)
+    actual = rows.select([*mapping.key, "source_line"]).append_column("actual_fp", pa.array(prints, pa.string()))
+    found = compare_entity(expected, actual, mapping.key)
     differences = []
     for reason, table in found.items():
         for line in sorted(table.column("source_line").to_pylist()):
@@ -120,22 +193,91 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -
                                 "reason": reason, "columns": ""})
     _name_columns(ctx, mapping, rows, differences)
     counts = Counter(d["reason"] for d in differences)
-    summary = {"expected": expected.num_rows, "in_target": len(rows), "matched": expected.num_rows - sum(
+    summary = {"expected": expected.num_rows, "in_target": rows.num_rows, "matched": expected.num_rows - sum(
         counts[r] for r in ("MISSING_IN_TARGET", "VALUES_DIFFER")), **{r: counts.get(r, 0) for r in found},
         "ok": not differences}
     return summary, differences
 
 
-def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: list[dict[str, Any]], differences: list[dict]) -> None:
+def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: pa.Table, differences: list[dict]) -> None:
     """Drill down on VALUES_DIFFER rows only: compare with the clear staged row of the same source line."""
     lines = {d["source_line"] for d in differences if d["reason"] == "VALUES_DIFFER"}
     if not lines:
         return
-    valid = ctx.read_stage("valid", mapping.entity)
-    valid = valid.filter(pc.is_in(valid.column(LINE_COLUMN), value_set=pa.array(sorted(lines), pa.int64())))
+    wanted = pa.array(sorted(lines), pa.int64())
+    valid = ctx.read_staged(ctx.stage_path("valid", mapping.entity)) if ctx.partition is not None \
+        else ctx.read_stage("valid", mapping.entity)
+    valid = valid.filter(pc.is_in(valid.column(LINE_COLUMN), value_set=wanted))
     clear = {r[LINE_COLUMN]: r for r in valid.to_pylist()}
-    target = {r["source_line"]: r for r in rows if r["source_line"] in lines}
+    target = {r["source_line"]: r for r in rows.filter(pc.is_in(rows.column("source_line"), value_set=wanted))
+              .to_pylist()}
     for d in differences:
         if d["reason"] == "VALUES_DIFFER":
             d["columns"] = "+".join(differing_columns(ctx.keyring, mapping, clear.get(d["source_line"], {}),
                                                       target.get(d["source_line"], {})))
+
+
+# ---------- over partitions: each partition's share checked on its own (the DAG's verify tasks), then the book
+
+RECORDS_FILE = "reconcile/records.json"
+
+
+def verify_partition(ctx: RunContext) -> dict[str, Any]:
+    """Record-level check of one partition's share of every buyer table (`ctx` a partition's context); writes
+    `part-NNN/reconcile/records.json` (counts and source lines, no values) and returns the counts."""
+    import json
+
+    from booktransfer.load.target import engine_for
+    from booktransfer.storage import write_text
+
+    summaries, differences = {}, []
+    engine = engine_for(ctx.target_url)
+    try:
+        for entity, mapping in ctx.load_mapping().entities.items():
+            summaries[entity], found = reconcile_records(ctx, mapping, engine)
+            differences += found
+    finally:
+        engine.dispose()
+    write_text(ctx.doc_path(RECORDS_FILE), json.dumps({"summaries": summaries, "differences": differences}))
+    return summaries
+
+
+def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> list[int]:
+    """Source lines of target rows of the transfer whose key belongs to no partition's share (loaded by nothing
+    this run staged): UNEXPECTED_IN_TARGET. Reads key columns only."""
+    owned = ctx.read_stage("protected", mapping.entity, [mapping.key[0]]).column(0).combine_chunks()
+    schema = pa.schema([pa.field(mapping.key[0], pa.string()), pa.field(LINE_COLUMN, pa.int64())])
+    target = read_target_table(engine, mapping.entity, ctx.transfer_id, schema)
+    stray = pc.invert(pc.fill_null(pc.is_in(target.column(mapping.key[0]), value_set=owned.cast(pa.string())),
+                                   False))
+    return sorted(target.filter(stray).column("source_line").to_pylist())
+
+
+def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[dict[str, Any], list[dict]]:
+    """The record-level result of a partitioned run: every partition's share (verified now, or read from the
+    verify tasks' records when `verify` is False), added up, plus the rows outside every share."""
+    import json
+
+    totals: dict[str, dict[str, Any]] = {}
+    differences: list[dict] = []
+    for part in ctx.partition_contexts():
+        if verify:
+            verify_partition(part)
+        doc = json.loads(part.doc_path(RECORDS_FILE).read_text(encoding="utf-8"))
+        for entity, summary in doc["summaries"].items():
+            mine = totals.setdefault(entity, dict.fromkeys(summary, 0))
+            for key, value in summary.items():
+                if key != "ok":
+                    mine[key] += value
+        differences += doc["differences"]
+    for entity, mapping in ctx.load_mapping().entities.items():
+        stray = outside_shares(ctx, mapping, engine)
+        summary = totals[entity]
+        summary["UNEXPECTED_IN_TARGET"] += len(stray)
+        summary["in_target"] += len(stray)
+        differences += [{"entity": entity, "source_file": mapping.source.file, "source_line": line,
+                         "reason": "UNEXPECTED_IN_TARGET", "columns": ""} for line in stray]
+        summary["ok"] = not any(d["entity"] == entity for d in differences)
+    order = {e: i for i, e in enumerate(ctx.load_mapping().entities)}
+    differences.sort(key=lambda d: (order[d["entity"]], d["reason"], d["source_line"]))
+    return totals, differences

@@ -80,13 +80,16 @@ def _target_consents(ctx: RunContext) -> Counter:
 
 
 def record_level(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection."""
+    """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection: over the
+    whole book, or share by share over the partitions (their verify tasks' records when `ctx.verified`)."""
     from booktransfer.load.target import engine_for
-    from booktransfer.reconcile.records import reconcile_records
+    from booktransfer.reconcile.records import book_records, reconcile_records
 
     summaries, differences = {}, []
     engine = engine_for(ctx.target_url)
     try:
+        if ctx.partitions > 1:
+            return book_records(ctx, engine, verify=not ctx.verified)
         for entity, mapping in ctx.load_mapping().entities.items():
             summaries[entity], found = reconcile_records(ctx, mapping, engine)
             differences += found

@@ -1,0 +1,126 @@
+"""The vectorised paths scale work added stay equal to the per-value rules they replace."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from booktransfer.errors import AuthenticationFailed
+from booktransfer.extract.reader import LINE_COLUMN
+from booktransfer.mapping.model import EntityMapping, FieldType
+from booktransfer.mapping.transforms import _FULLWIDTH, _fullwidth_ascii
+from booktransfer.protect import identifier_scan as scan
+from booktransfer.protect.ciphers import decrypt_column, decrypt_value, encrypt_deterministic, encrypt_values
+from booktransfer.protect.entity import protect_rows
+from booktransfer.protect.fingerprint import (
+    canonical_column,
+    canonical_value,
+    fingerprint_buyer_row,
+    fingerprint_buyer_table,
+)
+from tests.unit.protect.fixed_keys import fixed_ring
+
+THINGS = EntityMapping.model_validate({
+    "entity": "things", "source": {"file": "T.csv"}, "key": ["k"],
+    "fields": [
+        {"target": "k", "source": "K", "classification": "identifier", "protection": "keep"},
+        {"target": "v", "source": "V", "classification": "personal", "protection": "encrypt"},
+        {"target": "m", "source": "M", "classification": "personal", "protection": "encrypt", "deterministic": True},
+        {"target": "d", "source": "D", "type": "date", "format": "%Y%m%d", "classification": "public",
+         "protection": "keep"},
+        {"target": "t", "source": "T", "type": "timestamp", "format": "%Y%m%d%H%M%S", "classification": "public",
+         "protection": "keep"},
+        {"target": "amt", "source": "A", "type": "decimal", "classification": "financial", "protection": "keep"},
+        {"target": "id_no", "source": "I", "classification": "sensitive", "protection": "token",
+         "token_namespace": "cn_id_number"},
+        {"target": "note", "source": "N", "classification": "personal", "protection": "encrypt+token"},
+    ],
+})
+
+
+def things(n: int) -> pa.Table:
+    rng = random.Random(5)
+    return pa.table({
+        "k": [f"K{i}" for i in range(n)], "v": [rng.choice(["张三", "李四·王", "", None, 'a"b\\c']) for _ in range(n)],
+        "m": [rng.choice(["13800138000", None]) for _ in range(n)],
+        "d": pa.array([rng.choice([date(2020, 1, 2), None]) for _ in range(n)], pa.date32()),
+        "t": pa.array([rng.choice([datetime(2021, 3, 4, 5, 6, 7), None]) for _ in range(n)], pa.timestamp("ms")),
+        "amt": pa.array([rng.choice([Decimal("3650.00"), Decimal("0.50"), Decimal("-0.00"), None]) for _ in range(n)],
+                        pa.decimal128(18, 2)),
+        "id_no": [rng.choice(["11010519491231002X", None]) for _ in range(n)],
+        "note": [rng.choice([None, "备注", "x\ny"]) for _ in range(n)],
+        LINE_COLUMN: pa.array(range(2, n + 2), pa.int64()),
+    })
+
+
+def test_the_vectorised_buyer_fingerprint_equals_the_per_row_one():
+    ring = fixed_ring()
+    protected = protect_rows(THINGS, things(200), ring, "t-1", date(2025, 12, 31)).table
+    buyer = protected.rename_columns(["source_line" if c == LINE_COLUMN else c for c in protected.column_names])
+    rows = buyer.to_pylist()
+    assert fingerprint_buyer_table(ring, "t-1", THINGS, buyer) == [fingerprint_buyer_row(ring, "t-1", THINGS, r)
+                                                                   for r in rows]
+    assert fingerprint_buyer_table(ring, "t-1", THINGS, buyer) == protected.column("row_fingerprint").to_pylist()
+
+
+def test_a_tampered_ciphertext_stops_the_vectorised_fingerprint_naming_column_and_line():
+    ring = fixed_ring()
+    protected = protect_rows(THINGS, things(20), ring, "t-1", date(2025, 12, 31)).table
+    buyer = protected.rename_columns(["source_line" if c == LINE_COLUMN else c for c in protected.column_names])
+    values = buyer.column("v").to_pylist()
+    i = next(i for i, v in enumerate(values) if v)
+    values[i] = values[i][:-4] + ("AAAA" if not values[i].endswith("AAAA") else "BBBB")
+    tampered = buyer.set_column(buyer.column_names.index("v"), "v", pa.array(values, pa.string()))
+    with pytest.raises(AuthenticationFailed, match=f"things source line {i + 2}: column v"):
+        fingerprint_buyer_table(ring, "t-1", THINGS, tampered)
+
+
+def test_decrypt_column_equals_decrypt_value_and_points_at_the_first_failure():
+    ring = fixed_ring()
+    gcm = encrypt_values(ring, "c", ["a", None, "张三"])
+    siv = encrypt_deterministic(ring, "c", ["b", None])
+    clear, failed = decrypt_column(ring, "c", gcm + siv)
+    assert failed is None and clear == [decrypt_value(ring, "c", v) if v else None for v in gcm + siv]
+    assert decrypt_column(ring, "other", gcm)[1] == 0  # bound to its column
+    assert decrypt_column(ring, "c", [gcm[0], "junk", gcm[2]]) == (["a"], 1)
+
+
+def test_whole_second_timestamps_stored_as_milliseconds_canonicalise_in_arrow():
+    stamps = pa.array([datetime(2021, 3, 4, 5, 6, 7), None], pa.timestamp("ms"))
+    assert canonical_column(stamps, FieldType.TIMESTAMP).to_pylist() == ["2021-03-04T05:06:07", None]
+    fraction = pa.array([datetime(2021, 3, 4, 5, 6, 7, 250000)], pa.timestamp("ms"))
+    assert canonical_column(fraction, FieldType.TIMESTAMP).to_pylist() == [
+        canonical_value(datetime(2021, 3, 4, 5, 6, 7, 250000), FieldType.TIMESTAMP)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_identifier_prefilter_drops_no_text_the_scanner_would_flag(seed):
+    """Random texts around real identifiers, near misses and codes: every text identifiers_in flags passes the
+    Arrow prefilter (so findings are the same as scanning every value)."""
+    rng = random.Random(seed)
+    pieces = ["11010519491231002X", "110105194912310021", "13800138000", "+86 138-0013-8000", "0086 13800138000",
+              "4111111111111111", "6222021234567890123", "91350100M000100Y43", "９１３５０１００Ｍ０００１００Ｙ４３",
+              "１３８００１３８０００", "P00000000012", "C000000001", "LOG202001010000123", "x", "-", " ", "8",
+              "１１０１０５１９４９１２３１００２ｘ", "abc91350100m000100y43"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
+    values = pa.array(texts)
+    lines = pa.array(range(len(texts)), pa.int64())
+    found = scan.scan_column("e", "c", values, lines)
+    expected: dict[str, int] = {}
+    for text in texts:
+        for kind in scan.identifiers_in(text):
+            expected[kind] = expected.get(kind, 0) + 1
+    assert {f.kind: f.rows for f in found} == expected and expected
+
+
+def test_fullwidth_folding_translates_only_the_values_that_hold_full_width_forms():
+    wide = "".join(_FULLWIDTH)
+    values = pa.array([wide, "abc", None, "", "混合１２３　x", "no change"])
+    expected = [None if v is None else "".join(_FULLWIDTH.get(c, c) for c in v) for v in values.to_pylist()]
+    assert _fullwidth_ascii(values).to_pylist() == expected
+    chunked = pa.chunked_array([values.slice(0, 3), values.slice(3)])
+    assert _fullwidth_ascii(chunked).to_pylist() == expected
