@@ -102,8 +102,11 @@ def cascade(mapping: MappingSet, tables: dict[str, pa.Table], suppressed: set[st
             gone = removed.get(tuple(f.references.split("."))) if f.references else None
             if gone is not None and len(gone):
                 mask = pc.or_(mask, pc.fill_null(pc.is_in(table.column(f.target), value_set=gone), False))
-        kept[entity] = table.filter(pc.invert(mask))
-        lines[entity] = sorted(table.column(LINE_COLUMN).filter(mask).to_pylist())
+        if not pc.any(mask).as_py():  # the usual case: nothing to remove, no copy of the table
+            kept[entity], lines[entity] = table, []
+        else:
+            kept[entity] = table.filter(pc.invert(mask))
+            lines[entity] = sorted(table.column(LINE_COLUMN).filter(mask).to_pylist())
         for parent, column in referenced:
             if parent == entity and (entity, column) not in removed:
                 removed[(entity, column)] = table.column(column).filter(mask).combine_chunks()

@@ -30,14 +30,16 @@ def natural_persons(customers: pa.Table) -> pa.Array:
 
 def roles_by_customer(policies: pa.Table, parties: pa.Table) -> dict[str, set[str]]:
     """Every role of every customer on the loaded policies: HOLDER, and each party role (INSURED, BENEFICIARY)."""
+    holders = policies.column("holder_customer_no").combine_chunks()
+    pairs = pa.table({
+        "customer": pa.concat_arrays([holders.cast(pa.string()),
+                                      parties.column("customer_no").combine_chunks().cast(pa.string())]),
+        "role": pa.concat_arrays([pa.array([Role.HOLDER.value] * len(holders), pa.string()),
+                                  parties.column("role").combine_chunks().cast(pa.string())]),
+    }).drop_null().group_by(["customer", "role"]).aggregate([])  # distinct pairs, computed in Arrow
     roles: dict[str, set[str]] = defaultdict(set)
-    for holder in policies.column("holder_customer_no").to_pylist():
-        if holder is not None:
-            roles[holder].add(Role.HOLDER.value)
-    for customer, role in zip(parties.column("customer_no").to_pylist(), parties.column("role").to_pylist(),
-                              strict=True):
-        if customer is not None and role is not None:
-            roles[customer].add(role)
+    for customer, role in zip(pairs.column("customer").to_pylist(), pairs.column("role").to_pylist(), strict=True):
+        roles[customer].add(role)
     return roles
 
 
