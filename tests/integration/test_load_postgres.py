@@ -196,3 +196,21 @@ def test_a_refused_row_is_named_by_source_line_never_by_value(engine):
         load_tables(engine, run(), loads(tables), DDL)
     assert "MATURED" not in str(caught.value).replace("no_matured", "") and "P2" not in str(caught.value)
     assert count(engine, "policies") == 0 and count(engine, "customers") == 3
+
+
+def test_a_schema_mismatch_stops_the_load_before_any_write(engine):
+    """An existing buyer schema whose customers.birth_date is text and whose policies lack a column: both named,
+    nothing written to any table."""
+    from booktransfer.errors import SchemaMismatch
+
+    load_tables(engine, run("r-0", "other"), loads({"customers": awkward_book()["customers"]}), DDL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM customers"))
+        conn.execute(sa.text("ALTER TABLE customers ALTER COLUMN birth_date TYPE TEXT"))
+        conn.execute(sa.text("ALTER TABLE policies DROP COLUMN sum_insured"))
+    with pytest.raises(SchemaMismatch) as caught:
+        load_tables(engine, run(), loads(awkward_book()), DDL)
+    message = str(caught.value)
+    assert "customers.birth_date: dates do not fit TEXT" in message
+    assert "policies.sum_insured: column does not exist in the target" in message
+    assert {t: count(engine, t) for t in KEYS} == {t: 0 for t in KEYS}
