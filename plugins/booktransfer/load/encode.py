@@ -39,9 +39,10 @@ def csv_chunks(rows: pa.Table, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[i
         yield batch.num_rows, sink.getvalue()
 
 
-def rows_digest(rows: pa.Table) -> str:
-    """SHA-256 (hex) of the canonical CSV of outgoing rows: equal digests, equal rows."""
+def rows_digest(rows: pa.Table, chunks: Sequence[tuple[int, pa.Buffer]] | None = None) -> str:
+    """SHA-256 (hex) of the canonical CSV of outgoing rows: equal digests, equal rows. `chunks`: the rows already
+    encoded by `csv_chunks` (the loader encodes once for the digest and the COPY)."""
     h = hashlib.sha256()
-    for _, chunk in csv_chunks(rows):
+    for _, chunk in chunks if chunks is not None else csv_chunks(rows):
         h.update(chunk)
     return h.hexdigest()

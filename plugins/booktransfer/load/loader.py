@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from booktransfer.errors import BookTransferError
 from booktransfer.load import audit
 from booktransfer.load.dberrors import as_load_error
-from booktransfer.load.encode import outgoing, rows_digest
+from booktransfer.load.encode import csv_chunks, outgoing, rows_digest
 from booktransfer.load.lock import transfer_lock
 from booktransfer.load.preflight import ensure_bookkeeping, preflight
 from booktransfer.load.target import is_postgres
-from booktransfer.load.writers import Progress, Writer, copy_line_to_source_line, writer_for
+from booktransfer.load.writers import CopyWriter, Progress, Writer, copy_line_to_source_line, writer_for
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -90,7 +90,7 @@ def _held(conn: sa.Connection, table: sa.TableClause, where: list) -> int:
 
 
 def _write_table(conn: sa.Connection, writer: Writer, run: RunInfo, load: TableLoad, rows: pa.Table, digest: str,
-                 progress: Progress | None) -> audit.RunRecord:
+                 progress: Progress | None, chunks: list | None = None) -> audit.RunRecord:
     started = _now()
     name = load.name
     previous = audit.latest(conn, run.transfer_id, load.record_name)
@@ -100,7 +100,8 @@ def _write_table(conn: sa.Connection, writer: Writer, run: RunInfo, load: TableL
         action, written, replaced = "UNCHANGED", 0, 0
     else:
         replaced = conn.execute(sa.delete(table).where(*where)).rowcount if held else 0
-        written = writer.write(conn, name, rows, progress)
+        written = writer.write(conn, name, rows, progress, chunks) if chunks is not None else \
+            writer.write(conn, name, rows, progress)
         action = "REPLACED" if replaced else "LOADED"
     rec = audit.RunRecord(run.transfer_id, run.run_id, load.record_name, run.mapping_set, run.mapping_version,
                           run.code_version, action, rows.num_rows, written, replaced, digest, started, _now())
@@ -113,10 +114,11 @@ def load_table(engine: Engine, writer: Writer, run: RunInfo, table: TableLoad,
     """Load one table in one transaction (see the module docstring); errors name the table, never a value."""
     t0 = time.perf_counter()
     rows = outgoing(table.rows, run.transfer_id, table.key)
-    digest = rows_digest(rows)
+    chunks = list(csv_chunks(rows)) if isinstance(writer, CopyWriter) else None  # encoded once: digest and COPY
+    digest = rows_digest(rows, chunks)
     try:
         with engine.begin() as conn:
-            rec = _write_table(conn, writer, run, table, rows, digest, progress)
+            rec = _write_table(conn, writer, run, table, rows, digest, progress, chunks)
     except BookTransferError:
         raise
     except Exception as e:  # a database or driver error: re-raised without the values it may quote

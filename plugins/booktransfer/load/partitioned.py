@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from booktransfer.consent.age import needs_guardian
-from booktransfer.consent.model import Person, Role
+from booktransfer.consent.columnar import consent_status_columnar, guardian_needed
+from booktransfer.consent.model import Role
 from booktransfer.consent.purposes import check_buyer_purposes, permitted_purposes, purpose_order
 from booktransfer.consent.table import KEY as STATUS_KEY
 from booktransfer.consent.table import status_summary
@@ -45,7 +45,6 @@ from booktransfer.load.plan import (
     _notice_summary,
     _requests_summary,
     cascade,
-    consent_status,
     restrictions_table,
     seller_purposes,
 )
@@ -227,9 +226,9 @@ def partition_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     customers = kept[CUSTOMERS]
     persons = customers.filter(natural_persons(customers))
     birth = _birth_dates(ctx, read, customers)
-    people = [Person(c, birth.get(c), frozenset(roles.get(c, ())), restricted=c in held)
-              for c in persons.column("customer_no").to_pylist()]
-    guardian = {p.customer_no for p in people if needs_guardian(p.birth_date, as_of)}
+    numbers = persons.column("customer_no").to_pylist()
+    births = [birth.get(c) for c in numbers]
+    guardian = {c for c, needed in zip(numbers, guardian_needed(births, as_of), strict=True) if needed}
     reconsent = read_reconsent(settings.reconsent_file) if settings.reconsent_file else {}
     quarantined = _quarantined(ctx, read, mapping)
     mine = set(customers.column("customer_no").to_pylist())
@@ -237,8 +236,9 @@ def partition_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     permitted = frozenset(book["summary"]["permitted_purposes"])
     reconsented = frozenset(book["summary"]["reconsented_purposes"])
     declared = frozenset(settings.buyer_purposes)
-    status = consent_status(people, kept.get(CONSENTS), extra, purpose_order(permitted, reconsented, declared),
-                            declared, as_of)
+    status = consent_status_columnar(numbers, births, [frozenset(roles.get(c, ())) for c in numbers],
+                                     [c in held for c in numbers], kept.get(CONSENTS), extra,
+                                     purpose_order(permitted, reconsented, declared), declared, as_of)
     manifest = notification_manifest(persons, roles, via, guardian, settings)
     share = ctx.partition_label
     tables = [TableLoad(e, kept[e], tuple(spec.key), share) for e, spec in mapping.entities.items()]

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from booktransfer import __version__
 from booktransfer.errors import LoadError
 from booktransfer.extract.reader import LINE_COLUMN
-from booktransfer.load.consent_events import Events, quarantined_events, raw_values, read_reconsent
+from booktransfer.load.consent_events import Events, merge_events, quarantined_events, raw_values, read_reconsent
 from booktransfer.load.loader import RunInfo, TableLoad, load_share, load_tables
 from booktransfer.load.plan import LoadPlan, PlanInputs, build_plan
 from booktransfer.load.preflight import preflight
@@ -108,6 +108,8 @@ def _quarantined(ctx: RunContext, read: Reader, mapping: MappingSet) -> Events:
     spec = mapping.entities.get(CONSENTS)
     if spec is None:
         return {}
+    if ctx.partition is None and ctx.partitions > 1:  # the book: every partition's (a person's are in one)
+        return merge_events(*(_quarantined(part, read, mapping) for part in ctx.partition_contexts()))
     lines: set[int] = set()
     for path in (ctx.rejects_path("map", CONSENTS), ctx.book.rejects_path("validate", CONSENTS)):
         if path.exists():
@@ -159,7 +161,7 @@ def make_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     mapping = ctx.load_mapping()
     settings = ctx.settings
     _check_contacts_encrypted(mapping)
-    tables = {e: read(ctx.stage_path("protected", e)) for e in mapping.entities}
+    tables = {e: ctx.read_stage("protected", e) for e in mapping.entities}
     requests = read_requests(settings.suppression_file) if settings.suppression_file else []
     reconsent = read_reconsent(settings.reconsent_file) if settings.reconsent_file else {}
     return build_plan(PlanInputs(

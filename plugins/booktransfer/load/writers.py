@@ -5,7 +5,7 @@ A writer only writes; the caller holds the transaction (one per table), so a fai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
@@ -35,8 +35,9 @@ class CopyWriter:
 
     name = "postgresql-copy"
 
-    def write(self, conn: Connection, table: str, rows: pa.Table, progress: Progress | None = None) -> int:
-        """Stream the rows through COPY on the transaction's own connection."""
+    def write(self, conn: Connection, table: str, rows: pa.Table, progress: Progress | None = None,
+              chunks: Sequence[tuple[int, pa.Buffer]] | None = None) -> int:
+        """Stream the rows through COPY on the transaction's own connection (`chunks`: already encoded)."""
         from psycopg import sql
 
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
@@ -44,7 +45,7 @@ class CopyWriter:
         driver = conn.connection.driver_connection
         sent = 0
         with driver.cursor() as cur, cur.copy(statement) as copy:
-            for batch_rows, chunk in csv_chunks(rows):
+            for batch_rows, chunk in chunks if chunks is not None else csv_chunks(rows):
                 copy.write(memoryview(chunk))
                 sent += batch_rows
                 if progress:
@@ -57,8 +58,9 @@ class InsertWriter:
 
     name = "sqlalchemy-insert"
 
-    def write(self, conn: Connection, table: str, rows: pa.Table, progress: Progress | None = None) -> int:
-        """Insert the rows in batches of a few ten thousand."""
+    def write(self, conn: Connection, table: str, rows: pa.Table, progress: Progress | None = None,
+              chunks: Sequence[tuple[int, pa.Buffer]] | None = None) -> int:
+        """Insert the rows in batches of a few ten thousand (`chunks` is not used)."""
         target = sa.Table(table, sa.MetaData(), autoload_with=conn)
         sent = 0
         for batch in rows.to_batches(max_chunksize=INSERT_BATCH):
