@@ -155,6 +155,26 @@ def _holders_are_siblings(conn: Connection, key: int, tag: str) -> bool:
     return bool(names) and all(tag in (n or "") for n in names)
 
 
+def _pg_claim(conn: Connection, key: int, tag: str, transfer_id: str, run_id: str, claim: Callable[[], None]) -> None:
+    """Make sure the transfer is claimed for this run: claim it under the exclusive lock, or — while sibling
+    partitions hold the lock (one of them claiming, or already writing) — wait until the claim is recorded."""
+    import time
+
+    deadline = time.monotonic() + SIBLING_WAIT_SECONDS
+    while _lease_run(conn, transfer_id) != run_id:
+        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+            try:
+                _claim_or_refuse(conn, transfer_id, run_id, claim)
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            return
+        if not _holders_are_siblings(conn, key, tag) or time.monotonic() > deadline:
+            raise TransferLocked(f"transfer {transfer_id} is being loaded right now by {_pg_holder(conn, key)}; "
+                                 "a second concurrent load of the same transfer is refused — let it finish, then "
+                                 "re-run if needed")
+        time.sleep(SIBLING_POLL_SECONDS)
+
+
 def _pg_acquire(conn: Connection, key: int, tag: str, transfer_id: str, shared: bool) -> None:
     """Take the transfer's advisory lock (shared: for writing a partition; else exclusive: for claiming), waiting
     while only sibling partitions of the same run hold it; refuse when another run does."""
@@ -212,12 +232,7 @@ def partition_lock(engine: Engine, transfer_id: str, run_id: str, claim: Callabl
         return
     key, tag = advisory_key(transfer_id), run_tag(transfer_id, run_id)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if _lease_run(conn, transfer_id) != run_id:
-            _pg_acquire(conn, key, tag, transfer_id, shared=False)
-            try:
-                _claim_or_refuse(conn, transfer_id, run_id, claim)
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        _pg_claim(conn, key, tag, transfer_id, run_id, claim)
         _pg_acquire(conn, key, tag, transfer_id, shared=True)
         try:
             _check_lease(conn, transfer_id, run_id)

@@ -173,9 +173,11 @@ def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, list[s
     return without_suppressed(ctx, mapping.entity, protected), share
 
 
-def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> tuple[dict[str, Any], list[dict]]:
+def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
+                      lines: dict[str, pa.Array] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """The record-level summary of one entity and its differences (source file:line, reason, columns): of the
-    whole book, or in a partition's context of the partition's share of the key (`verify_partition`)."""
+    whole book, or in a partition's context of the partition's share of the key (`verify_partition`). `lines`
+    receives the source lines of the target rows it read."""
     from booktransfer.protect.fingerprint import fingerprint_buyer_table
 
     expected, share = _expected(ctx, mapping)
@@ -183,6 +185,8 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine) -
                if c in expected.column_names]
     rows = read_target_table(engine, mapping.entity, ctx.transfer_id, expected.select(columns).schema,
                              (mapping.key[0], share) if share is not None else None)
+    if lines is not None:
+        lines[mapping.entity] = rows.column("source_line").combine_chunks()
     prints = fingerprint_buyer_table(ctx.keyring, ctx.transfer_id, mapping, rows)
     actual = rows.select([*mapping.key, "source_line"]).append_column("actual_fp", pa.array(prints, pa.string()))
     found = compare_entity(expected, actual, mapping.key)
@@ -220,6 +224,7 @@ def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: pa.Table, diffe
 # ---------- over partitions: each partition's share checked on its own (the DAG's verify tasks), then the book
 
 RECORDS_FILE = "reconcile/records.json"
+LINES_FILE = "reconcile/lines.parquet"  # the source lines of the share's target rows, per entity
 
 
 def verify_partition(ctx: RunContext) -> dict[str, Any]:
@@ -230,21 +235,36 @@ def verify_partition(ctx: RunContext) -> dict[str, Any]:
     from booktransfer.load.target import engine_for
     from booktransfer.storage import write_text
 
-    summaries, differences = {}, []
+    summaries, differences, lines = {}, [], {}
     engine = engine_for(ctx.target_url)
     try:
         for entity, mapping in ctx.load_mapping().entities.items():
-            summaries[entity], found = reconcile_records(ctx, mapping, engine)
+            summaries[entity], found = reconcile_records(ctx, mapping, engine, lines)
             differences += found
     finally:
         engine.dispose()
+    ctx.write_staged(pa.table({"entity": pa.array([e for e, a in lines.items() for _ in range(len(a))], pa.string()),
+                               "source_line": pa.concat_arrays(list(lines.values())) if lines
+                               else pa.array([], pa.int64())}), ctx.doc_path(LINES_FILE))
     write_text(ctx.doc_path(RECORDS_FILE), json.dumps({"summaries": summaries, "differences": differences}))
     return summaries
 
 
-def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> list[int]:
+def _held_count(engine: Engine, entity: str, transfer_id: str) -> int:
+    import sqlalchemy as sa
+
+    table = sa.table(entity, sa.column("transfer_id"))
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)
+                            .where(table.c.transfer_id == transfer_id)).scalar_one()
+
+
+def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_shares: int | None = None) -> list[int]:
     """Source lines of target rows of the transfer whose key belongs to no partition's share (loaded by nothing
-    this run staged): UNEXPECTED_IN_TARGET. Reads key columns only."""
+    this run staged): UNEXPECTED_IN_TARGET. When the target holds exactly `in_shares` rows for the transfer (the
+    rows the shares counted), there are none and nothing is read; else key columns only."""
+    if in_shares is not None and _held_count(engine, mapping.entity, ctx.transfer_id) == in_shares:
+        return []
     owned = ctx.read_stage("protected", mapping.entity, [mapping.key[0]]).column(0).combine_chunks()
     schema = pa.schema([pa.field(mapping.key[0], pa.string()), pa.field(LINE_COLUMN, pa.int64())])
     target = read_target_table(engine, mapping.entity, ctx.transfer_id, schema)
@@ -271,8 +291,8 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[
                     mine[key] += value
         differences += doc["differences"]
     for entity, mapping in ctx.load_mapping().entities.items():
-        stray = outside_shares(ctx, mapping, engine)
         summary = totals[entity]
+        stray = outside_shares(ctx, mapping, engine, summary["in_target"])
         summary["UNEXPECTED_IN_TARGET"] += len(stray)
         summary["in_target"] += len(stray)
         differences += [{"entity": entity, "source_file": mapping.source.file, "source_line": line,
@@ -281,3 +301,18 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[
     order = {e: i for i, e in enumerate(ctx.load_mapping().entities)}
     differences.sort(key=lambda d: (order[d["entity"]], d["reason"], d["source_line"]))
     return totals, differences
+
+
+def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> pa.Array:
+    """Source lines of every row the target holds for the transfer in an entity's table: from the verify tasks'
+    reads of each share (plus any rows outside the shares) when `ctx.verified`, else read back now."""
+    if ctx.partitions > 1 and ctx.verified:
+        parts = []
+        for part in ctx.partition_contexts():
+            lines = ctx.read_staged(part.doc_path(LINES_FILE))
+            parts.append(lines.filter(pc.equal(lines.column("entity"), mapping.entity)).column("source_line"))
+        counted = sum(len(p) for p in parts)
+        stray = pa.array(outside_shares(ctx, mapping, engine, counted), pa.int64())
+        return pa.concat_arrays([c.combine_chunks() for c in parts] + [stray])
+    schema = pa.schema([pa.field(LINE_COLUMN, pa.int64())])
+    return read_target_table(engine, mapping.entity, ctx.transfer_id, schema).column(0).combine_chunks()

@@ -36,16 +36,12 @@ def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
         held_back = set(suppressed_lines(ctx, entity))
         lines = ctx.read_stage("protected", entity, columns=["_line"]).column(0).to_pylist()
         return [line for line in lines if line not in held_back]
-    import sqlalchemy as sa
-
     from booktransfer.load.target import engine_for
+    from booktransfer.reconcile.records import target_lines
 
     engine = engine_for(ctx.target_url)
     try:
-        table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.source_line).where(table.c.transfer_id == ctx.transfer_id))
-            return [r[0] for r in rows]
+        return target_lines(ctx, ctx.load_mapping().entities[entity], engine).to_pylist()
     finally:
         engine.dispose()
 

@@ -33,8 +33,15 @@ def source_totals(table: pa.Table, spec: dict[str, list]) -> dict[str, dict[str,
         grouped = table.group_by(columns).aggregate([([], "count_all")]).to_pylist()
         out["count by " + "+".join(columns)] = {_key(tuple(r[c] for c in columns)): r["count_all"] for r in grouped}
     for column in spec.get("sums", []):
-        values = [v for v in table.column(column).to_pylist() if v is not None]
-        out[f"sum of {column}"] = {"total": str(sum((Decimal(str(v)) for v in values), Decimal(0)))}
+        values = table.column(column)
+        if pa.types.is_decimal(values.type):  # exact in Arrow (decimal128 keeps the scale), no Python loop
+            import pyarrow.compute as pc
+
+            total = pc.sum(values).as_py()
+            out[f"sum of {column}"] = {"total": str(total if total is not None else Decimal(0))}
+            continue
+        present = [v for v in values.to_pylist() if v is not None]
+        out[f"sum of {column}"] = {"total": str(sum((Decimal(str(v)) for v in present), Decimal(0)))}
     return out
 
 
@@ -51,6 +58,10 @@ def target_totals(engine: Engine, entity: str, transfer_id: str, spec: dict[str,
             rows = conn.execute(sa.select(*cols, sa.func.count()).where(mine).group_by(*cols)).all()
             out["count by " + "+".join(columns)] = {_key(tuple(r[:-1])): r[-1] for r in rows}
         for column in spec.get("sums", []):
+            if engine.dialect.name == "postgresql":  # NUMERIC sums are exact in the database
+                total = conn.execute(sa.select(sa.func.sum(table.c[column])).where(mine)).scalar()
+                out[f"sum of {column}"] = {"total": str(Decimal(str(total)) if total is not None else Decimal(0))}
+                continue
             values = conn.execute(sa.select(table.c[column]).where(mine, table.c[column].is_not(None))).scalars()
             out[f"sum of {column}"] = {"total": str(sum((Decimal(str(v)) for v in values), Decimal(0)))}
     return out
