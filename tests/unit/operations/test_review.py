@@ -42,7 +42,8 @@ def test_the_page_summarises_the_run_from_its_records(tmp_path):
     assert "| consent_status | 1895 |" in body and "persons left out 1, kept under a retention hold 1" in body
     assert "policies.remark: mobile in 2 row(s)" in body
     assert "PASS: legal route ART22_NOTICE" in body and "HK (STANDARD_CONTRACT SC-1)" in body
-    assert "tok_abc" not in body and "[5, 9]" not in body and "42" not in body.replace("4.25", "")
+    # The page may show the run's folder (whose temporary path can hold any digits), never the lines themselves.
+    assert "tok_abc" not in body and "[5, 9]" not in body and "[42]" not in body
 
 
 def test_the_page_says_what_is_missing(tmp_path):
