@@ -378,9 +378,11 @@ def run_protect(ctx: RunContext) -> dict[str, Any]:
 
     `protect.json` records key ids (never keys), the as-of date, what was done per column, and the
     identifiers found in `keep` text fields (by column and source line, never values). In a partition's
-    context: that partition only (its own `protect.json`; the next book-level step merges them).
+    context: that partition only (its own `protect.json`; the next book-level step merges them), after writing
+    the partition's valid rows from its checked rows and validate_book's decisions.
     """
     from booktransfer.protect.entity import protect_rows
+    from booktransfer.validate.stage import valid_partition
 
     mapping = ctx.load_mapping()
     ring = ctx.keyring
@@ -389,7 +391,12 @@ def run_protect(ctx: RunContext) -> dict[str, Any]:
     for part in _partitions_of(ctx):
         counts, entities = {}, {}
         for entity, spec in mapping.entities.items():
-            result = protect_rows(spec, _read(part, part.stage_path("valid", entity)), ring, ctx.transfer_id, as_of)
+            if ctx.partition is not None:  # a protect task: the partition's valid rows first (validate's decisions)
+                valid = valid_partition(part, entity, lambda path, part=part: _read(part, path))
+                _write(part, valid, part.stage_path("valid", entity))
+            else:  # the whole stage after the whole validate stage, which wrote them
+                valid = _read(part, part.stage_path("valid", entity))
+            result = protect_rows(spec, valid, ring, ctx.transfer_id, as_of)
             _write(part, result.table, part.stage_path("protected", entity))
             counts[entity] = result.table.num_rows
             entities[entity] = result.summary()

@@ -167,10 +167,12 @@ def _json_strings(texts: pa.Array) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pc.any(pc.fill_null(pc.match_substring_regex(texts, r"[\x00-\x1f]"), False)).as_py():
-        return pa.array([json.dumps(v, ensure_ascii=False) for v in texts.to_pylist()], pa.string())
-    escaped = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
-    return pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "null")
+    special = pc.fill_null(pc.match_substring_regex(texts, r'[\x00-\x1f"\\]'), False)
+    if pc.any(special).as_py():  # a quote, a backslash or a control character somewhere: escape
+        if pc.any(pc.fill_null(pc.match_substring_regex(texts, r"[\x00-\x1f]"), False)).as_py():
+            return pa.array([json.dumps(v, ensure_ascii=False) for v in texts.to_pylist()], pa.string())
+        texts = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
+    return pc.fill_null(pc.binary_join_element_wise('"', texts, '"', ""), "null")
 
 
 def canonical_rows(transfer_id: str, entity: str, lines: pa.Array, columns: list[tuple[str, pa.Array]]) -> pa.Array:

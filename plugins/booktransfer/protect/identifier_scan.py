@@ -47,6 +47,7 @@ _CANDIDATES = (r"(^|[^0-9])[1-9][0-9]{16}[0-9X]([^0-9]|$)",
                r"(^|[^0-9])((\+|00)?86[ -]?)?1[3-9][0-9]([ -]?[0-9]{4}){2}([^0-9]|$)",
                r"(^|[^0-9])[0-9]{16,19}([^0-9]|$)",
                r"(^|[^0-9A-Z])[0-9A-HJ-NPQRTUWXY]{18}([^0-9A-Z]|$)")
+_ANY_CANDIDATE = "|".join(f"(?:{p})" for p in _CANDIDATES)  # one pass over the text, not four
 
 
 def _valid_ric(number: str) -> bool:
@@ -111,10 +112,7 @@ def scan_column(entity: str, column: str, values: pa.Array, lines: pa.Array) -> 
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     norm = pc.utf8_upper(pc.utf8_normalize(values, "NFKC"))
-    candidate = pc.match_substring_regex(norm, _CANDIDATES[0])
-    for pattern in _CANDIDATES[1:]:
-        candidate = pc.or_(candidate, pc.match_substring_regex(norm, pattern))
-    candidate = pc.fill_null(candidate, False)
+    candidate = pc.fill_null(pc.match_substring_regex(norm, _ANY_CANDIDATE), False)
     counts: Counter[str] = Counter()
     shown: dict[str, list[int]] = defaultdict(list)
     for text, line in zip(values.filter(candidate).to_pylist(), lines.filter(candidate).to_pylist(), strict=True):

@@ -86,9 +86,11 @@ def write_data_docs(report_dir: Path, transfer_id: str, run_name: str, entities:
     if static.is_dir():
         shutil.copytree(static, site / "static")
     run_time = datetime.now(UTC)
-    listed = []
+    listed, suites = [], set()
     for docs in entities:
-        _write(site / "expectations" / f"{docs.suite.name}.html", _suite_page(page_view, docs))
+        if docs.suite.name not in suites:  # a partitioned run lists each partition's result; a suite has one page
+            suites.add(docs.suite.name)
+            _write(site / "expectations" / f"{docs.suite.name}.html", _suite_page(page_view, docs))
         link = Path("validations") / docs.suite.name / safe_segment(run_name) / run_time.strftime(
             "%Y%m%dT%H%M%S.%fZ") / f"{docs.entity}.html"
         _write(site / link, _validation_page(page_view, docs, run_name, run_time))

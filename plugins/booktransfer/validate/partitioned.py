@@ -4,9 +4,10 @@ Each partition's suite run (validate.stage.check_partition) writes the partition
 identifiers, `__failed` = a critical rule failed) to `checked/`. The book-level step then reads only the columns
 the book rules need (`narrow_columns`: keys, references, the R17 columns, unique keys) from every partition,
 adds the uniqueness failures a partition's suite could not see (`cross_partition_duplicates`), applies the
-book rules (validate.book) to the whole book, and writes each partition's valid rows (`finish_partition`):
-its live rows, references re-pointed to merge survivors and the lineage column added, exactly as a
-one-partition run would.
+book rules (validate.book) to the whole book, and writes each partition's decisions (`decisions_table`: its
+live rows by source line, their references re-pointed to merge survivors, the lineage column). A partition's
+valid rows are its checked rows with those decisions applied (`apply_decisions`), exactly as a one-partition
+run would have them; the protect task of the partition writes them (`valid/`) before it protects them.
 """
 
 from __future__ import annotations
@@ -131,19 +132,26 @@ def merge_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def finish_partition(checked: pa.Table, state: EntityState, replaced: list[str], lineage: str | None) -> pa.Table:
-    """A partition's valid rows from its checked rows and the book's verdict on the entity: live rows only,
-    `replaced` columns (references re-pointed to survivors) taken from the book state, `lineage` appended."""
-    lines = state.table.column(LINE_COLUMN).combine_chunks()
-    where = pc.index_in(checked.column(LINE_COLUMN), value_set=lines)
-    live = np.asarray(pc.fill_null(pc.take(pa.array(state.live()), where), False))
+def decisions_table(state: EntityState, partition: int, replaced: list[str], lineage: str | None) -> pa.Table:
+    """The book's verdict on one partition's rows of an entity: its live rows (source line), with the `replaced`
+    columns (references, re-pointed to merge survivors) and the `lineage` column as the book state holds them."""
+    mine = np.asarray(pc.equal(state.table.column(PART_COLUMN), partition)) & state.live()
+    columns = [LINE_COLUMN, *replaced] + ([lineage] if lineage is not None else [])
+    return state.table.select(columns).filter(pa.array(mine))
+
+
+def apply_decisions(checked: pa.Table, decisions: pa.Table) -> pa.Table:
+    """A partition's valid rows: its checked rows that live on, in their order, with the decided columns replaced
+    (or, for the lineage column, appended)."""
+    where = pc.index_in(checked.column(LINE_COLUMN), value_set=decisions.column(LINE_COLUMN).combine_chunks())
     table = checked.drop_columns([c for c in (FAILED_COLUMN,) if c in checked.column_names])
-    for column in replaced:
-        values = state.table.column(column).combine_chunks().take(where)
-        table = table.set_column(table.column_names.index(column), column, values)
-    if lineage is not None:
-        table = table.append_column(lineage, state.table.column(lineage).combine_chunks().take(where))
-    return table.filter(pa.array(live))
+    for column in decisions.column_names:
+        if column == LINE_COLUMN:
+            continue
+        values = decisions.column(column).combine_chunks().take(where)
+        table = (table.set_column(table.column_names.index(column), column, values) if column in table.column_names
+                 else table.append_column(column, values))
+    return table.filter(pc.is_valid(where))
 
 
 def partition_counts(state: EntityState, partition: int) -> dict[str, int]:

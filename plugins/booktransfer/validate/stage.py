@@ -39,7 +39,8 @@ from booktransfer.validate.partitioned import (
     FAILED_COLUMN,
     PART_COLUMN,
     add_duplicate_failures,
-    finish_partition,
+    apply_decisions,
+    decisions_table,
     merge_summaries,
     narrow_columns,
     partition_counts,
@@ -201,7 +202,7 @@ def validate_book_stage(ctx: RunContext, read: Any, write: Any) -> dict[str, Any
     states = validate_book(checked, mapping, rules, source,
                            {e: pa.array(sorted(lines), pa.int64()) for e, lines in map_lines.items()})
     del source
-    _finish_partitions(ctx, mapping, rules, states, read, write)
+    _write_decisions(ctx, mapping, rules, states, write)
     summaries, docs_pages = {}, []
     for entity, state in states.items():
         warnings = concat_rejects(state.checked.warnings)
@@ -214,16 +215,33 @@ def validate_book_stage(ctx: RunContext, read: Any, write: Any) -> dict[str, Any
     return _verdict(ctx, mapping, summaries, write_data_docs(ctx.report_dir, ctx.transfer_id, ctx.run_id, docs_pages))
 
 
-def _finish_partitions(ctx: RunContext, mapping: Any, rules: Any, states: dict[str, Any], read: Any,
-                       write: Any) -> None:
-    """Write every partition's valid rows (validate.partitioned.finish_partition)."""
+def decisions_path(ctx: RunContext, entity: str) -> Any:
+    """Where the book's decisions on a partition's rows of an entity go (`validate/<entity>.parquet`)."""
+    return ctx.doc_path(f"validate/{entity}.parquet")
+
+
+def _write_decisions(ctx: RunContext, mapping: Any, rules: Any, states: dict[str, Any], write: Any) -> None:
+    """Write the book's decisions on every partition's rows (validate.partitioned.decisions_table)."""
     merge = rules.merge_duplicates
-    for part in ctx.partition_contexts():
+    for p, part in enumerate(ctx.partition_contexts()):
         for entity, state in states.items():
             referencing = [f.target for f in mapping.entities[entity].fields if f.references]
             lineage = merge.lineage_column if merge is not None and merge.entity == entity else None
-            valid = finish_partition(read(part.stage_path("checked", entity)), state, referencing, lineage)
-            write(valid, part.stage_path("valid", entity))
+            write(decisions_table(state, p, referencing, lineage), decisions_path(part, entity))
+
+
+def valid_partition(ctx: RunContext, entity: str, read: Any) -> Any:
+    """A partition's valid rows of an entity: its checked rows with the book's decisions applied."""
+    return apply_decisions(read(ctx.stage_path("checked", entity)), read(decisions_path(ctx, entity)))
+
+
+def write_valid(ctx: RunContext, read: Any, write: Any) -> dict[str, Any]:
+    """Write a partition's valid rows of every entity (`valid/`); returns them by entity."""
+    out = {}
+    for entity in ctx.load_mapping().entities:
+        out[entity] = valid_partition(ctx, entity, read)
+        write(out[entity], ctx.stage_path("valid", entity))
+    return out
 
 
 def _verdict(ctx: RunContext, mapping: Any, summaries: dict[str, Any], index: Any) -> dict[str, Any]:
@@ -253,7 +271,15 @@ def run_validate_stage(ctx: RunContext, read: Any, write: Any) -> dict[str, Any]
     everything, when an entity's reject rate exceeds `max_reject_rate` (not on a dry run)."""
     for part in ctx.partition_contexts():
         check_partition(part, read, write)
-    return validate_book_stage(ctx, read, write)
+    try:
+        result = validate_book_stage(ctx, read, write)
+    except ValidationFailed:  # the threshold: everything is written, the valid rows too (the DAG: in protect)
+        for part in ctx.partition_contexts():
+            write_valid(part, read, write)
+        raise
+    for part in ctx.partition_contexts():
+        write_valid(part, read, write)
+    return result
 
 
 def _write_json(doc: dict[str, Any], path: Path) -> None:
