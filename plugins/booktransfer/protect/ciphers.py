@@ -19,6 +19,8 @@ import binascii
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
@@ -39,17 +41,32 @@ def token(key: bytes, namespace: str, value: str) -> str:
 
 def tokens(key: bytes, namespace: str, values: list[str | None]) -> list[str | None]:
     """Tokens for a column; nulls stay null."""
-    mac = hmac.new(key, namespace.encode() + _SEP, hashlib.sha256)
-    out: list[str | None] = []
-    append = out.append
-    for v in values:
-        if v is None:
-            append(None)
-            continue
-        h = mac.copy()
-        h.update(v.encode())
-        append(h.hexdigest())
-    return out
+    one = hmac_sha256_hex(key, namespace.encode() + _SEP)
+    return [None if v is None else one(v.encode()) for v in values]
+
+
+def hmac_sha256_hex(key: bytes, prefix: bytes = b"") -> Callable[[bytes], str]:
+    """`message -> hmac.new(key, prefix + message, sha256).hexdigest()`, for one key over many messages.
+
+    RFC 2104 over hashlib's SHA-256 with the padded key's inner and outer states computed once and copied per
+    message (what `hmac.HMAC.copy` does, without its Python-level object per call: about twice as fast for the
+    short messages of tokens and row fingerprints). Equality with `hmac.new` is tested for every key length.
+    """
+    block = 64  # SHA-256's block size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    inner.update(prefix)
+
+    def one(message: bytes, inner_copy: Callable[[], Any] = inner.copy,
+            outer_copy: Callable[[], Any] = outer.copy) -> str:
+        i = inner_copy()
+        i.update(message)
+        o = outer_copy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+    return one
 
 
 def encrypt_values(ring: Keyring, column: str, values: list[str | None]) -> list[str | None]:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from booktransfer.errors import AuthenticationFailed, KeyringError
 from booktransfer.mapping.model import EntityMapping, FieldSpec, FieldType, Protection
-from booktransfer.protect.ciphers import decrypt_value
+from booktransfer.protect.ciphers import decrypt_value, hmac_sha256_hex
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -199,13 +199,14 @@ def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, c
         columns.append((field.target, canonical_column(source.column(field.target).combine_chunks(),
                                                        value_kind(field))))
     rows = canonical_rows(transfer_id, mapping.entity, pa.array(lines, pa.int64()), columns)
-    mac = hmac.new(ring.audit_key, digestmod=hashlib.sha256)
-    out = []
-    for text in rows.to_pylist():
-        h = mac.copy()
-        h.update(text.encode("utf-8"))
-        out.append(h.hexdigest())
-    return out
+    return fingerprint_texts(ring.audit_key, rows)
+
+
+def fingerprint_texts(audit_key: bytes, texts: pa.Array) -> list[str]:
+    """`fingerprint` of each canonical row text (an Arrow string array: its UTF-8 bytes as they are)."""
+    import pyarrow as pa
+
+    return list(map(hmac_sha256_hex(audit_key), texts.cast(pa.binary()).to_pylist()))
 
 
 def _buyer_value(ring: Keyring, field: FieldSpec, row: Mapping[str, Any]) -> str | None:
@@ -266,15 +267,7 @@ def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapp
                 values = pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
                 kind = FieldType.STRING
         columns.append((field.target, canonical_column(values, kind)))
-    texts = canonical_rows(transfer_id, mapping.entity, lines, columns)
-    mac = hmac.new(ring.audit_key, digestmod=hashlib.sha256)
-    out = []
-    append = out.append
-    for text in texts.to_pylist():
-        h = mac.copy()
-        h.update(text.encode("utf-8"))
-        append(h.hexdigest())
-    return out
+    return fingerprint_texts(ring.audit_key, canonical_rows(transfer_id, mapping.entity, lines, columns))
 
 
 def mismatched_lines(ring: Keyring, transfer_id: str, mapping: EntityMapping,

@@ -12,6 +12,7 @@ from booktransfer.protect.ciphers import (
     deterministic_candidates,
     encrypt_deterministic,
     encrypt_values,
+    hmac_sha256_hex,
     is_ciphertext,
     token,
     tokens,
@@ -166,3 +167,26 @@ def test_is_ciphertext():
     """Ciphertexts of both schemes are recognised; clear values are not."""
     assert is_ciphertext(KAT_GCM) and is_ciphertext(KAT_SIV)
     assert not is_ciphertext("13800138000") and not is_ciphertext("v1:x")
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 63, 64, 65, 200])
+def test_batch_hmac_equals_the_standard_library(key_length):
+    """The per-message HMAC used for tokens and fingerprints is RFC 2104 exactly, for every key length."""
+    import hashlib
+    import hmac
+    import os
+
+    key = os.urandom(key_length)
+    prefix = b"customers.id_number\x1f"
+    one = hmac_sha256_hex(key, prefix)
+    for message in [b"", b"x", "张三丰".encode(), os.urandom(63), os.urandom(64), os.urandom(1000)]:
+        assert one(message) == hmac.new(key, prefix + message, hashlib.sha256).hexdigest()
+    assert hmac_sha256_hex(key)(b"abc") == hmac.new(key, b"abc", hashlib.sha256).hexdigest()
+
+
+def test_tokens_keep_nulls_and_match_single_tokens():
+    values = ["110101199001011234", None, "", "91350100M000100Y43"]
+    out = tokens(TOKEN_KEY, "id", values)
+    assert out[1] is None
+    assert out[0] == token(TOKEN_KEY, "id", values[0]) and out[2] == token(TOKEN_KEY, "id", "")
+    assert out[3] == token(TOKEN_KEY, "id", values[3]) and len(set(out) - {None}) == 3
