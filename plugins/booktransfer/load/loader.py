@@ -78,10 +78,11 @@ def _scope(conn: sa.Connection, load: TableLoad, rows: pa.Table, transfer_id: st
         return table, where
     values = sorted(set(rows.column(load.key[0]).drop_null().cast(pa.string()).to_pylist()))
     column = table.c[load.key[0]]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
+    if conn.dialect.name == "postgresql":  # one text split by the server, not a parameter list of every key
+        from booktransfer.reconcile.records import joined_keys
 
-        return table, [*where, column == sa.any_(sa.bindparam("share", values, type_=ARRAY(sa.Text)))]
+        keys = sa.func.string_to_array(sa.bindparam("share", joined_keys(values), type_=sa.Text), "\x1f")
+        return table, [*where, column == sa.any_(keys)]
     return table, [*where, column.in_(sa.bindparam("share", values, expanding=True))]
 
 
@@ -94,8 +95,13 @@ def _write_table(conn: sa.Connection, writer: Writer, run: RunInfo, load: TableL
     started = _now()
     name = load.name
     previous = audit.latest(conn, run.transfer_id, load.record_name)
-    table, where = _scope(conn, load, rows, run.transfer_id)
-    held = _held(conn, table, where)
+    if load.partition is not None and (previous is None or previous.run_id != run.run_id):
+        # A share this run has not written yet: its claim deleted every earlier row of the transfer, and a
+        # sibling writes only its own share, so there is nothing to replace (and no key list to send).
+        table, where, held = None, [], 0
+    else:
+        table, where = _scope(conn, load, rows, run.transfer_id)
+        held = _held(conn, table, where)
     if previous is not None and previous.rows_digest == digest and held == rows.num_rows:
         action, written, replaced = "UNCHANGED", 0, 0
     else:

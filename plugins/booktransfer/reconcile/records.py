@@ -30,12 +30,14 @@ from booktransfer.protect.fingerprint import (
     fingerprint_fields,
     value_kind,
 )
+from booktransfer.reconcile.target_queries import held_count
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from booktransfer.pipeline import RunContext
     from booktransfer.protect.keyring import Keyring
+    from booktransfer.reconcile.target_queries import TargetQueries
 
 _KEY = "__key"
 
@@ -120,26 +122,57 @@ def read_target_table(engine: Engine, entity: str, transfer_id: str, schema: pa.
         return _read_target_generic(engine, entity, transfer_id, types, share)
     from psycopg import sql
 
-    where = sql.SQL("transfer_id = %s") + (sql.SQL(" AND {} = ANY(%s)").format(sql.Identifier(share[0]))
-                                           if share else sql.SQL(""))
+    # A share's keys go as one text split by the server (one literal, not a list of a million parameters).
+    where = sql.SQL("transfer_id = %s") + (sql.SQL(" AND {} = ANY(string_to_array(%s, E'\\x1f'))").format(
+        sql.Identifier(share[0])) if share else sql.SQL(""))
     query = sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT csv)").format(
         sql.SQL(", ").join(sql.Identifier(n) for n in names), sql.Identifier(entity), where)
-    params = [transfer_id, share[1]] if share else [transfer_id]
-    buffer = bytearray()
+    params = [transfer_id, joined_keys(share[1])] if share else [transfer_id]
     with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        with driver.cursor() as cur, cur.copy(query, params) as copy:
-            for chunk in copy:
-                buffer += chunk
+        buffer = copy_out(conn.connection.driver_connection, query, params)
     if not buffer:
         return types.empty_table()
-    texts = pacsv.read_csv(pa.BufferReader(bytes(buffer)),
+    texts = pacsv.read_csv(pa.BufferReader(buffer),
                            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
                            parse_options=pacsv.ParseOptions(newlines_in_values=True),
                            convert_options=pacsv.ConvertOptions(
                                column_types={n: pa.string() for n in names}, strings_can_be_null=True,
                                quoted_strings_can_be_null=False, null_values=[""]))
     return pa.table([texts.column(n).cast(t) for n, t in zip(names, types.types, strict=True)], schema=types)
+
+
+def copy_out(driver: Any, query: Any, params: list[Any]) -> bytes:
+    """The whole output of a `COPY ... TO STDOUT` on a psycopg connection, as bytes.
+
+    Straight from libpq (`PGconn.get_copy_data`, blocking) rather than psycopg's `Copy` iterator, whose
+    per-row generator and wait loop cost more than the server's own work for narrow rows (about 40 % of the
+    read back of a table). The parameters are bound client-side, as psycopg does for COPY.
+    """
+    from psycopg import ClientCursor, errors, pq
+
+    text = ClientCursor(driver).mogrify(query, params).encode(driver.info.encoding)
+    pgconn = driver.pgconn
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        raise errors.ProgrammingError("copy_out needs a connection outside a transaction")
+    pgconn.send_query(text)
+    buffer, failure = bytearray(), None
+    while (result := pgconn.get_result()) is not None:
+        if result.status == pq.ExecStatus.COPY_OUT:
+            get = pgconn.get_copy_data
+            while (received := get(0))[0] > 0:
+                buffer += received[1]
+        elif result.status != pq.ExecStatus.COMMAND_OK and failure is None:
+            failure = result
+    if failure is not None:
+        raise errors.error_from_result(failure, encoding=driver.info.encoding)
+    return bytes(buffer)
+
+
+def joined_keys(values: list[str]) -> str:
+    """Key values as one text for `string_to_array(..., E'\\x1f')` (a key holding U+001F is refused)."""
+    if any("\x1f" in v for v in values):
+        raise ValueError("a key value holds U+001F, which separates the keys sent to the server")
+    return "\x1f".join(values)
 
 
 def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: pa.Schema,
@@ -250,21 +283,17 @@ def verify_partition(ctx: RunContext) -> dict[str, Any]:
     return summaries
 
 
-def _held_count(engine: Engine, entity: str, transfer_id: str) -> int:
-    import sqlalchemy as sa
-
-    table = sa.table(entity, sa.column("transfer_id"))
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(table)
-                            .where(table.c.transfer_id == transfer_id)).scalar_one()
-
-
-def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_shares: int | None = None) -> list[int]:
+def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_shares: int | None = None,
+                   queries: TargetQueries | None = None) -> list[int]:
     """Source lines of target rows of the transfer whose key belongs to no partition's share (loaded by nothing
     this run staged): UNEXPECTED_IN_TARGET. When the target holds exactly `in_shares` rows for the transfer (the
-    rows the shares counted), there are none and nothing is read; else key columns only."""
-    if in_shares is not None and _held_count(engine, mapping.entity, ctx.transfer_id) == in_shares:
-        return []
+    rows the shares counted; the count from `queries` when given), there are none and nothing is read; else key
+    columns only."""
+    if in_shares is not None:
+        held = queries.held(mapping.entity) if queries is not None \
+            else held_count(engine, mapping.entity, ctx.transfer_id)
+        if held == in_shares:
+            return []
     owned = ctx.read_stage("protected", mapping.entity, [mapping.key[0]]).column(0).combine_chunks()
     schema = pa.schema([pa.field(mapping.key[0], pa.string()), pa.field(LINE_COLUMN, pa.int64())])
     target = read_target_table(engine, mapping.entity, ctx.transfer_id, schema)
@@ -273,7 +302,8 @@ def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_s
     return sorted(target.filter(stray).column("source_line").to_pylist())
 
 
-def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[dict[str, Any], list[dict]]:
+def book_records(ctx: RunContext, engine: Engine, verify: bool = True,
+                 queries: TargetQueries | None = None) -> tuple[dict[str, Any], list[dict]]:
     """The record-level result of a partitioned run: every partition's share (verified now, or read from the
     verify tasks' records when `verify` is False), added up, plus the rows outside every share."""
     import json
@@ -292,7 +322,7 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[
         differences += doc["differences"]
     for entity, mapping in ctx.load_mapping().entities.items():
         summary = totals[entity]
-        stray = outside_shares(ctx, mapping, engine, summary["in_target"])
+        stray = outside_shares(ctx, mapping, engine, summary["in_target"], queries)
         summary["UNEXPECTED_IN_TARGET"] += len(stray)
         summary["in_target"] += len(stray)
         differences += [{"entity": entity, "source_file": mapping.source.file, "source_line": line,
@@ -303,7 +333,8 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True) -> tuple[
     return totals, differences
 
 
-def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> pa.Array:
+def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine,
+                 queries: TargetQueries | None = None) -> pa.Array:
     """Source lines of every row the target holds for the transfer in an entity's table: from the verify tasks'
     reads of each share (plus any rows outside the shares) when `ctx.verified`, else read back now."""
     if ctx.partitions > 1 and ctx.verified:
@@ -312,7 +343,7 @@ def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine) -> pa.
             lines = ctx.read_staged(part.doc_path(LINES_FILE))
             parts.append(lines.filter(pc.equal(lines.column("entity"), mapping.entity)).column("source_line"))
         counted = sum(len(p) for p in parts)
-        stray = pa.array(outside_shares(ctx, mapping, engine, counted), pa.int64())
+        stray = pa.array(outside_shares(ctx, mapping, engine, counted, queries), pa.int64())
         return pa.concat_arrays([c.combine_chunks() for c in parts] + [stray])
     schema = pa.schema([pa.field(LINE_COLUMN, pa.int64())])
     return read_target_table(engine, mapping.entity, ctx.transfer_id, schema).column(0).combine_chunks()

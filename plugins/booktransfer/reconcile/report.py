@@ -24,13 +24,14 @@ from booktransfer.reconcile.sections import add_sections, finish
 
 if TYPE_CHECKING:
     from booktransfer.pipeline import RunContext
+    from booktransfer.reconcile.target_queries import TargetQueries
 
 
 def _rejects(ctx: RunContext, entity: str) -> pa.Table:
     return pa.concat_tables([ctx.read_rejects(stage, entity) for stage in ("map", "validate")])
 
 
-def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
+def _loaded_lines(ctx: RunContext, entity: str, queries: TargetQueries | None) -> list[int]:
     """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
     if ctx.dry_run:
         held_back = set(suppressed_lines(ctx, entity))
@@ -39,9 +40,12 @@ def _loaded_lines(ctx: RunContext, entity: str) -> list[int]:
     from booktransfer.load.target import engine_for
     from booktransfer.reconcile.records import target_lines
 
+    mapping = ctx.load_mapping().entities[entity]
+    if queries is not None:
+        return target_lines(ctx, mapping, queries.engine, queries).to_pylist()
     engine = engine_for(ctx.target_url)
     try:
-        return target_lines(ctx, ctx.load_mapping().entities[entity], engine).to_pylist()
+        return target_lines(ctx, mapping, engine).to_pylist()
     finally:
         engine.dispose()
 
@@ -134,7 +138,19 @@ def _write_quarantine_csv(path: Path, parts: list[pa.Table]) -> None:
 
 
 def reconcile(ctx: RunContext) -> dict[str, Any]:
-    """Write `reconciliation.json`, `quarantine.csv` and `merges.csv`; raise if any entity's equation fails."""
+    """Write `reconciliation.json`, `quarantine.csv` and `merges.csv`; raise if any entity's equation fails.
+
+    The target's counts and totals are asked first, in the background (`TargetQueries`), and read where needed."""
+    if ctx.dry_run:
+        return _reconcile(ctx, None)
+    from booktransfer.reconcile.sections import totals_spec
+    from booktransfer.reconcile.target_queries import TargetQueries
+
+    with TargetQueries(ctx, totals_spec(ctx, ctx.load_mapping().spec.buyer_schema)) as queries:
+        return _reconcile(ctx, queries)
+
+
+def _reconcile(ctx: RunContext, queries: TargetQueries | None) -> dict[str, Any]:
     extract = json.loads((ctx.run_dir / "extract.json").read_text(encoding="utf-8"))
     protect_path = ctx.run_dir / "protect.json"
     entities, parts, merge_parts = {}, [], []
@@ -147,7 +163,7 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
         merges = _merges(ctx, entity)
         merge_parts += [merges] if merges is not None else []
         entities[entity] = {"source_file": info["source_file"], "source_sha256": info["sha256"],
-                            **entity_balance(info["rows"], _loaded_lines(ctx, entity), own,
+                            **entity_balance(info["rows"], _loaded_lines(ctx, entity, queries), own,
                                              suppressed_lines(ctx, entity),
                                              merges.column("source_line").to_pylist() if merges is not None else [])}
         if info.get("joined_files"):
@@ -179,7 +195,7 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
     if plan is not None:  # consent carried over, data-subject requests (counts; held persons by line and token)
         report["load_plan"] = plan["summary"]
     report.update(run_record(ctx))  # the settings the run used, the compliance gate's and the approval's decisions
-    failed += add_sections(ctx, report, schema)
+    failed += add_sections(ctx, report, schema, queries)
     report.update(verdict="FAIL" if failed else "PASS", failed_entities=failed)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     (ctx.report_dir / "reconciliation.json").write_text(

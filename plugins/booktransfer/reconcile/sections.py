@@ -18,6 +18,7 @@ from booktransfer.reconcile.totals import compare, load_spec, source_totals, tar
 
 if TYPE_CHECKING:
     from booktransfer.pipeline import RunContext
+    from booktransfer.reconcile.target_queries import TargetQueries
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +27,29 @@ def _read(ctx: RunContext, path: Path) -> Any:
     return ctx.read_staged(path)
 
 
-def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any]]]:
-    """Per entity: every declared total, source (validated rows) against target (read back)."""
+def totals_spec(ctx: RunContext, schema: str) -> dict[str, dict[str, list]]:
+    """The control totals the buyer schema declares (`schemas/<schema>/control_totals.yaml`)."""
+    return load_spec(ctx.root / "schemas" / schema / "control_totals.yaml")
+
+
+def control_totals(ctx: RunContext, schema: str,
+                   queries: TargetQueries | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Per entity: every declared total, source (validated rows) against target (read back; asked through
+    `queries` when given)."""
     from booktransfer.load.target import engine_for
 
-    spec = load_spec(ctx.root / "schemas" / schema / "control_totals.yaml")
     out = {}
-    engine = None if ctx.dry_run else engine_for(ctx.target_url)
+    engine = None if ctx.dry_run or queries is not None else engine_for(ctx.target_url)
     try:
-        for entity, declared in spec.items():
+        for entity, declared in totals_spec(ctx, schema).items():
             valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity))
             source = source_totals(valid, declared)
-            target = source if engine is None else target_totals(engine, entity, ctx.transfer_id, declared)
+            if ctx.dry_run:
+                target = source
+            elif queries is not None:
+                target = queries.totals(entity)
+            else:
+                target = target_totals(engine, entity, ctx.transfer_id, declared)
             out[entity] = compare(source, target)
     finally:
         if engine is not None:
@@ -45,7 +57,7 @@ def control_totals(ctx: RunContext, schema: str) -> dict[str, list[dict[str, Any
     return out
 
 
-def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
+def consent_distribution(ctx: RunContext, queries: TargetQueries | None = None) -> list[dict[str, Any]]:
     """Consent events per purpose and state: as mapped from the seller (before) and as loaded (after)."""
     if not ctx.book.partition_contexts()[0].stage_path("mapped", "consents").exists():
         return []
@@ -57,29 +69,23 @@ def consent_distribution(ctx: RunContext) -> list[dict[str, Any]]:
     after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
                         strict=True))
     if not ctx.dry_run:
-        after = _target_consents(ctx)
+        after = queries.consents() if queries is not None else _target_consents(ctx)
     return [{"purpose": p, "state": s, "before": before.get((p, s), 0), "after": after.get((p, s), 0)}
             for p, s in sorted(before.keys() | after.keys(), key=lambda k: (str(k[0]), str(k[1])))]
 
 
 def _target_consents(ctx: RunContext) -> Counter:
-    import sqlalchemy as sa
-
     from booktransfer.load.target import engine_for
+    from booktransfer.reconcile.target_queries import consent_counts
 
     engine = engine_for(ctx.target_url)
     try:
-        table = sa.Table("consents", sa.MetaData(), autoload_with=engine)
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.purpose, table.c.action, sa.func.count())
-                                .where(table.c.transfer_id == ctx.transfer_id)
-                                .group_by(table.c.purpose, table.c.action)).all()
+        return consent_counts(engine, ctx.transfer_id)
     finally:
         engine.dispose()
-    return Counter({(p, a): n for p, a, n in rows})
 
 
-def record_level(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def record_level(ctx: RunContext, queries: TargetQueries | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection: over the
     whole book, or share by share over the partitions (their verify tasks' records when `ctx.verified`)."""
     from booktransfer.load.target import engine_for
@@ -89,7 +95,7 @@ def record_level(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, Any]]]
     engine = engine_for(ctx.target_url)
     try:
         if ctx.partitions > 1:
-            return book_records(ctx, engine, verify=not ctx.verified)
+            return book_records(ctx, engine, verify=not ctx.verified, queries=queries)
         for entity, mapping in ctx.load_mapping().entities.items():
             summaries[entity], found = reconcile_records(ctx, mapping, engine)
             differences += found
@@ -107,17 +113,19 @@ def _write_differences(path: Path, differences: list[dict[str, Any]]) -> None:
         writer.writerows(differences)
 
 
-def add_sections(ctx: RunContext, report: dict[str, Any], schema: str) -> list[str]:
-    """Add record-level results, control totals and consent distribution; return the checks that failed."""
+def add_sections(ctx: RunContext, report: dict[str, Any], schema: str,
+                 queries: TargetQueries | None = None) -> list[str]:
+    """Add record-level results, control totals and consent distribution; return the checks that failed.
+    `queries`: the target-side aggregates, already asked (`TargetQueries`); else each is asked here."""
     failed = []
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     if not ctx.dry_run:
-        summaries, differences = record_level(ctx)
+        summaries, differences = record_level(ctx, queries)
         report["record_level"] = [{"entity": e, **s} for e, s in summaries.items()]
         _write_differences(ctx.report_dir / "differences.csv", differences)
         failed += [f"record-level check of {e}" for e, s in summaries.items() if not s["ok"]]
-    report["control_totals"] = control_totals(ctx, schema)
-    report["consent_distribution"] = consent_distribution(ctx)
+    report["control_totals"] = control_totals(ctx, schema, queries)
+    report["consent_distribution"] = consent_distribution(ctx, queries)
     _write_consent_csv(ctx.report_dir / "consent_summary.csv", report["consent_distribution"])
     return failed + [f"control totals of {e}" for e, rows in report["control_totals"].items()
                      if not all(r["agrees"] for r in rows)]
