@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +109,33 @@ def extract_drop(source: DropSource, mapping_set: MappingSet, landing: Path, out
         control = read_control(source, mapping_set, landing)
     names = list(control) if control is not None else source.list_files()
     out_dir.mkdir(parents=True, exist_ok=True)
+    files = [(entity, alias, pattern, columns) for entity in mapping_set.entities
+             for alias, pattern, columns in _entity_files(mapping_set, entity)]
+    fetching = threading.Lock()  # one download at a time: a source (an SFTP session) is not shared by threads
+
+    def land(entity: str, alias: str, pattern: str, columns: tuple[str, ...]) -> tuple[str, pa.Table, ControlEntry]:
+        with security_guard(events, pattern, pi_categories(mapping_set, entity)):
+            name = resolve_file(pattern, names, control_name if control is not None else "the drop", entity)
+            table, entry = _land_file(source, mapping_set, entity, alias, name, columns,
+                                      None if control is None else control[name], landing, fetching)
+            return name, table, entry
+
+    # The next file is landed, checked and parsed while this one is routed and written (one file ahead, so at
+    # most two parsed files are in memory); files are staged in the mapping's order, as the router needs.
     staged = []
-    for entity in mapping_set.entities:
-        for alias, pattern, columns in _entity_files(mapping_set, entity):
-            with security_guard(events, pattern, pi_categories(mapping_set, entity)):
-                name = resolve_file(pattern, names, control_name if control is not None else "the drop", entity)
-                staged.append(_stage_file(source, mapping_set, entity, alias, name, columns,
-                                          None if control is None else control[name], landing, out_dir, write))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-land") as pool:
+        ahead = pool.submit(land, *files[0]) if files else None
+        for i, (entity, alias, _pattern, _columns) in enumerate(files):
+            name, table, entry = ahead.result()
+            ahead = pool.submit(land, *files[i + 1]) if i + 1 < len(files) else None
+            try:
+                with security_guard(events, name, pi_categories(mapping_set, entity)):
+                    staged.append(_write_file(entity, alias, name, table, entry, out_dir, write))
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            del table
     return staged
 
 
@@ -122,12 +144,13 @@ def staged_name(entity: str, alias: str = "") -> str:
     return f"{entity}.{alias}.parquet" if alias else f"{entity}.parquet"
 
 
-def _stage_file(source: DropSource, mapping_set: MappingSet, entity: str, alias: str, name: str,
-                columns: tuple[str, ...], entry: ControlEntry | None, landing: Path, out_dir: Path,
-                write: StageWriter | None = None) -> ExtractedEntity:
-    """Land one file, check it against its control entry (or trailer) and the mapping, write its Parquet."""
+def _land_file(source: DropSource, mapping_set: MappingSet, entity: str, alias: str, name: str,
+               columns: tuple[str, ...], entry: ControlEntry | None, landing: Path,
+               fetching: threading.Lock | None = None) -> tuple[pa.Table, ControlEntry]:
+    """Land one file and check it against its control entry (or trailer) and the mapping; its parsed rows."""
     drop = mapping_set.spec.drop
-    landed = source.fetch(name, landing)
+    with fetching or nullcontext():
+        landed = source.fetch(name, landing)
     try:
         if entry is None:
             entry = split_trailer(landed, drop.control_file.trailer_prefix, drop.delimiter, drop.encoding)
@@ -140,6 +163,12 @@ def _stage_file(source: DropSource, mapping_set: MappingSet, entity: str, alias:
     if table.num_rows != entry.rows:
         source_of = "control file" if entry.sha256 else "trailer record"
         raise RowCountMismatch(f"{name}: {table.num_rows} data rows, {source_of} declares {entry.rows}")
+    return table, entry
+
+
+def _write_file(entity: str, alias: str, name: str, table: pa.Table, entry: ControlEntry, out_dir: Path,
+                write: StageWriter | None) -> ExtractedEntity:
+    """Write one checked file's rows as the staged Parquet file of the entity (or of its joined file)."""
     path = out_dir / staged_name(entity, alias)
     if write is not None:
         write(table, path)
