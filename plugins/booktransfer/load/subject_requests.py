@@ -102,6 +102,7 @@ def match_requests(requests: list[SubjectRequest], customers: pa.Table, lookup: 
                    aliases: dict[str, str] | None = None) -> tuple[dict[str, SubjectRequest], int]:
     """The loaded customers each request names (a person's other customer numbers with the same ID included),
     and how many requests named nobody loaded. `aliases`: customer numbers validation merged into a survivor."""
+    customers = _connected_rows(requests, customers, lookup, normalize_customer_no, aliases)
     numbers = customers.column("customer_no").to_pylist()
     by_number = set(numbers)
     ids = customers.column(lookup.column).to_pylist() if lookup else [None] * len(numbers)
@@ -135,6 +136,27 @@ def match_requests(requests: list[SubjectRequest], customers: pa.Table, lookup: 
         for number in found:
             matched.setdefault(number, req)
     return matched, unmatched
+
+
+def _connected_rows(requests: list[SubjectRequest], customers: pa.Table, lookup: IdLookup | None,
+                    normalize_customer_no: Callable[[list[str]], list[str | None]],
+                    aliases: dict[str, str] | None) -> pa.Table:
+    """The customers a request can reach: those it names by number or ID, and every row sharing an ID with those.
+    `match_requests` looks at no other row, so it works on these alone (a few rows, not the book)."""
+    numbers = [n for r in requests if r.customer_no
+               for n in [normalize_customer_no([r.customer_no])[0]] if n is not None]
+    numbers = [(aliases or {}).get(n, n) for n in numbers]
+    column = customers.column("customer_no")
+    mask = pc.is_in(column, value_set=pa.array(sorted(set(numbers)), pa.string()).cast(column.type))
+    if lookup is not None:
+        ids = customers.column(lookup.column)
+        variants = [v for r in requests if r.id_number
+                    for v in [r.id_number, legacy_ric_to_18(r.id_number.strip())] if v]
+        stored = sorted({v for v in (lookup.stored(variants) if variants else []) if v is not None})
+        mask = pc.or_(mask, pc.is_in(ids, value_set=pa.array(stored, pa.string()).cast(ids.type)))
+        reached = pc.unique(ids.filter(pc.fill_null(mask, False)).drop_null())
+        mask = pc.or_(mask, pc.is_in(ids, value_set=reached))
+    return customers.filter(pc.fill_null(mask, False))
 
 
 def customer_mask(table: pa.Table, column: str, customers: set[str]) -> pa.Array:

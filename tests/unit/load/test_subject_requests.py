@@ -61,3 +61,17 @@ def test_id_requests_need_a_way_to_look_ids_up(tmp_path):
     with pytest.raises(RequestFileError, match="name them by customer_no"):
         match_requests(requests, pa.table({"customer_no": ["C1"]}), None, lambda v: v)
 
+
+
+def test_matching_among_many_unrelated_customers_and_merged_numbers(tmp_path):
+    """Only the rows a request reaches matter: thousands of other customers change nothing, and a number
+    validation merged into a survivor (R17) reaches the survivor and everyone sharing its ID."""
+    others = [f"D{i}" for i in range(5000)]
+    customers = pa.table({"customer_no": ["C1", "C2", *others, "C3"],
+                          "id_number": ["t:A", None, *[f"t:{i % 97}" for i in range(5000)], "t:A"]})
+    lookup = IdLookup("id_number", lambda values: [f"t:{v}" for v in values])
+    requests = read_requests(_file(tmp_path, "request_type,customer_no\nERASURE,c9\nOBJECTION,C2\nERASURE,nobody\n"))
+    matched, unmatched = match_requests(requests, customers, lookup, lambda v: [s.strip().upper() for s in v],
+                                        aliases={"C9": "C1"})
+    assert {c: r.line for c, r in matched.items()} == {"C1": 2, "C3": 2, "C2": 3}
+    assert unmatched == 1
