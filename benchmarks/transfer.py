@@ -80,6 +80,7 @@ class RunSpec:
     reports: str
     run_id: str
     partitions: int
+    profile: tuple[str, ...] = ()
 
     def context(self, partition: int | None = None) -> Any:
         from booktransfer.pipeline import RunContext
@@ -92,7 +93,21 @@ class RunSpec:
 
 
 def run_task(spec: RunSpec, step: str, partition: int | None, drop: str) -> dict[str, Any]:
-    """One task of the DAG in this (fresh) process: the function its Airflow task calls; time and peak memory."""
+    """One task of the DAG in this (fresh) process: the function its Airflow task calls; time and peak memory.
+
+    With the step in `spec.profile` (and the task the step's first), the task runs under cProfile and its
+    statistics go to `<work>/profile-<step>.pstats` (read them with `python -m pstats`)."""
+    if step in spec.profile and partition in (None, 0):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        out = profiler.runcall(_run_task, spec, step, partition, drop)
+        profiler.dump_stats(Path(spec.staging).parent / f"profile-{step}.pstats")
+        return out
+    return _run_task(spec, step, partition, drop)
+
+
+def _run_task(spec: RunSpec, step: str, partition: int | None, drop: str) -> dict[str, Any]:
     from booktransfer import pipeline
 
     ctx = spec.context(partition)
@@ -397,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the schemas and the staging folder")
+    parser.add_argument("--profile", default="", help="steps to run under cProfile, comma-separated "
+                        "(the first task of each; statistics in <work>/profile-<step>.pstats)")
+    parser.add_argument("--no-floor", action="store_true", help="the pipeline only (no floor, no peer)")
     args = parser.parse_args(argv)
     Schema.keep = args.keep
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bt-transfer-"))
@@ -413,11 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("BOOKTRANSFER_KEYRING_JSON", None)
     run_id = f"run-{uuid.uuid4().hex[:6]}"
     with Schema(args.pg, "pipeline") as url:
-        spec = RunSpec(url, str(work / "staging"), str(work / "reports"), run_id, args.partitions)
+        spec = RunSpec(url, str(work / "staging"), str(work / "reports"), run_id, args.partitions,
+                       tuple(s for s in args.profile.split(",") if s))
         log(f"pipeline: {sum(rows.values()):,} source rows, {args.partitions} partition(s), {args.workers} worker(s)")
         steps = run_pipeline(spec, drop, args.workers, rows)
         verdict = json.loads((spec.context().report_dir / "reconciliation.json").read_text(encoding="utf-8"))
         log(f"report: {verdict['verdict']}")
+        if args.no_floor:
+            log(f"pipeline {sum(s.seconds for s in steps):.1f} s, peak {max(s.peak_rss_mib for s in steps):.0f} MiB")
+            return 0 if verdict["verdict"] == "PASS" else 1
         parse_s, parsed = floor_parse(drop, list(rows))
         crypto_s, calls = floor_crypto(parsed, load_mapping_set(ROOT / "mappings" / "example_seller"))
         del parsed
