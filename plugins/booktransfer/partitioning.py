@@ -67,13 +67,14 @@ def fnv1a64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     prime = np.uint64(FNV_PRIME)
-    order = np.argsort(-lengths, kind="stable")  # longest first: position j is live for a prefix of `order`
-    live = np.searchsorted(-lengths[order], 0, side="left")
+    # Longest first: the values that have a byte at position j are a prefix of this order, so each step works on
+    # a contiguous slice (no gather and scatter of the hashes).
+    order = np.argsort(-lengths, kind="stable")
+    descending, ordered_starts, ordered = -lengths[order], starts[order], hashes[order]
     for j in range(int(lengths.max(initial=0))):
-        while live > 0 and lengths[order[live - 1]] <= j:
-            live -= 1
-        rows = order[:live]
-        hashes[rows] = (hashes[rows] ^ data[starts[rows] + j].astype(np.uint64)) * prime
+        live = int(np.searchsorted(descending, -j, side="left"))  # how many values are longer than j bytes
+        ordered[:live] = (ordered[:live] ^ data[ordered_starts[:live] + j]) * prime
+    hashes[order] = ordered
     return hashes
 
 
