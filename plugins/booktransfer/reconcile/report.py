@@ -31,7 +31,7 @@ def _rejects(ctx: RunContext, entity: str) -> pa.Table:
     return pa.concat_tables([ctx.read_rejects(stage, entity) for stage in ("map", "validate")])
 
 
-def _loaded_lines(ctx: RunContext, entity: str, queries: TargetQueries | None) -> list[int]:
+def _loaded_lines(ctx: RunContext, entity: str, queries: TargetQueries | None) -> Any:
     """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
     if ctx.dry_run:
         held_back = set(suppressed_lines(ctx, entity))
@@ -42,7 +42,7 @@ def _loaded_lines(ctx: RunContext, entity: str, queries: TargetQueries | None) -
 
     mapping = ctx.load_mapping().entities[entity]
     if queries is not None:
-        return target_lines(ctx, mapping, queries.engine, queries).to_pylist()
+        return target_lines(ctx, mapping, queries.engine, queries).to_numpy()
     engine = engine_for(ctx.target_url)
     try:
         return target_lines(ctx, mapping, engine).to_pylist()
@@ -60,32 +60,42 @@ def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
     a count only. Quarantined lines held back only because another row was quarantined (cascade reasons) are
     also counted apart, in `quarantined_cascade`.
     """
+    import numpy as np
+
     from booktransfer.validate.book import CASCADE_REASONS
 
-    quarantined = set(pc.unique(rejects.column("source_line")).to_pylist())
+    def lines(values: Any) -> np.ndarray:  # a set of source lines, as a sorted array of distinct values
+        return np.unique(np.asarray(values if values is not None else [], dtype=np.int64))
+
+    def common(a: np.ndarray, b: np.ndarray) -> int:
+        return len(np.intersect1d(a, b, assume_unique=True))
+
+    quarantined = lines(pc.unique(rejects.column("source_line")).to_numpy(zero_copy_only=False))
     cascade = pc.is_in(rejects.column("reason"), value_set=pa.array(sorted(CASCADE_REASONS), pa.string()))
-    own_defect = set(pc.unique(rejects.filter(pc.invert(cascade)).column("source_line")).to_pylist())
-    held_back = set(suppressed or ())
-    merged_set = set(merged or ())
-    loaded_set = set(loaded)
-    duplicates = len(loaded) - len(loaded_set)
-    overlap = len(loaded_set & quarantined)
-    suppressed_overlap = len(held_back & (loaded_set | quarantined))
-    merged_overlap = len(merged_set & (loaded_set | quarantined | held_back))
+    own_defect = lines(rejects.filter(pc.invert(cascade)).column("source_line").to_numpy())
+    held_back, merged_set = lines(suppressed), lines(merged)
+    loaded_all = np.asarray(loaded, dtype=np.int64)
+    loaded_set = lines(loaded_all)
+    duplicates = len(loaded_all) - len(loaded_set)
+    overlap = common(loaded_set, quarantined)
+    suppressed_overlap = common(held_back, np.union1d(loaded_set, quarantined))
+    merged_overlap = common(merged_set, np.union1d(np.union1d(loaded_set, quarantined), held_back))
+    everything = np.union1d(np.union1d(loaded_set, quarantined), np.union1d(held_back, merged_set))
     holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 and merged_overlap == 0 \
-        and len(loaded_set | quarantined | held_back | merged_set) == source_rows \
-        and len(loaded) + len(quarantined) + len(held_back) + len(merged_set) == source_rows
-    equation = f"{source_rows} = {len(loaded)} + {len(quarantined)}" + (
-        f" + {len(held_back)}" if held_back or merged_set else "") + (f" + {len(merged_set)}" if merged_set else "")
+        and len(everything) == source_rows \
+        and len(loaded_all) + len(quarantined) + len(held_back) + len(merged_set) == source_rows
+    equation = f"{source_rows} = {len(loaded_all)} + {len(quarantined)}" + (
+        f" + {len(held_back)}" if len(held_back) or len(merged_set) else "") + (
+        f" + {len(merged_set)}" if len(merged_set) else "")
     return {
         "source_rows": source_rows,
-        "loaded": len(loaded),
+        "loaded": len(loaded_all),
         "quarantined": len(quarantined),
         "suppressed": len(held_back),
         "merged": len(merged_set),
         "equation": equation,
         "holds": holds,
-        "quarantined_cascade": len(quarantined - own_defect),
+        "quarantined_cascade": len(np.setdiff1d(quarantined, own_defect, assume_unique=True)),
         "loaded_twice": duplicates,
         "loaded_and_quarantined": overlap,
         "suppressed_and_loaded_or_quarantined": suppressed_overlap,

@@ -17,6 +17,8 @@ from booktransfer.reconcile.manifest import write_manifest
 from booktransfer.reconcile.totals import compare, load_spec, source_totals, target_totals
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from booktransfer.pipeline import RunContext
     from booktransfer.reconcile.target_queries import TargetQueries
 
@@ -42,7 +44,8 @@ def control_totals(ctx: RunContext, schema: str,
     engine = None if ctx.dry_run or queries is not None else engine_for(ctx.target_url)
     try:
         for entity, declared in totals_spec(ctx, schema).items():
-            valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity))
+            needed = {c for group in declared.get("counts_by", []) for c in group} | set(declared.get("sums", []))
+            valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity, sorted(needed | {"_line"})))
             source = source_totals(valid, declared)
             if ctx.dry_run:
                 target = source
@@ -61,17 +64,22 @@ def consent_distribution(ctx: RunContext, queries: TargetQueries | None = None) 
     """Consent events per purpose and state: as mapped from the seller (before) and as loaded (after)."""
     if not ctx.book.partition_contexts()[0].stage_path("mapped", "consents").exists():
         return []
-    before_table = ctx.read_stage("mapped", "consents", ["purpose", "action"])
-    before = Counter(zip(before_table.column("purpose").to_pylist(), before_table.column("action").to_pylist(),
-                         strict=True))
-    after_table = without_suppressed(ctx, "consents", ctx.read_stage("protected", "consents",
-                                                                      ["purpose", "action", "_line"]))
-    after = Counter(zip(after_table.column("purpose").to_pylist(), after_table.column("action").to_pylist(),
-                        strict=True))
+    before = _counts(ctx.read_stage("mapped", "consents", ["purpose", "action"]))
     if not ctx.dry_run:
         after = queries.consents() if queries is not None else _target_consents(ctx)
+    else:
+        after = _counts(without_suppressed(ctx, "consents", ctx.read_stage("protected", "consents",
+                                                                            ["purpose", "action", "_line"])))
     return [{"purpose": p, "state": s, "before": before.get((p, s), 0), "after": after.get((p, s), 0)}
             for p, s in sorted(before.keys() | after.keys(), key=lambda k: (str(k[0]), str(k[1])))]
+
+
+def _counts(table: pa.Table) -> Counter:
+    """Rows per (purpose, action), counted by Arrow."""
+    grouped = table.group_by(["purpose", "action"], use_threads=False).aggregate([([], "count_all")])
+    return Counter({(p, a): n for p, a, n in zip(grouped.column("purpose").to_pylist(),
+                                                   grouped.column("action").to_pylist(),
+                                                   grouped.column("count_all").to_pylist(), strict=True)})
 
 
 def _target_consents(ctx: RunContext) -> Counter:
