@@ -65,7 +65,11 @@ def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
     from booktransfer.validate.book import CASCADE_REASONS
 
     def lines(values: Any) -> np.ndarray:  # a set of source lines, as a sorted array of distinct values
-        return np.unique(np.asarray(values if values is not None else [], dtype=np.int64))
+        ordered = np.sort(np.asarray(values if values is not None else [], dtype=np.int64))
+        return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+    def union(*sets: np.ndarray) -> np.ndarray:  # (np.unique and np.union1d hash, far slower for millions)
+        return lines(np.concatenate(sets))
 
     def common(a: np.ndarray, b: np.ndarray) -> int:
         return len(np.intersect1d(a, b, assume_unique=True))
@@ -78,9 +82,9 @@ def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
     loaded_set = lines(loaded_all)
     duplicates = len(loaded_all) - len(loaded_set)
     overlap = common(loaded_set, quarantined)
-    suppressed_overlap = common(held_back, np.union1d(loaded_set, quarantined))
-    merged_overlap = common(merged_set, np.union1d(np.union1d(loaded_set, quarantined), held_back))
-    everything = np.union1d(np.union1d(loaded_set, quarantined), np.union1d(held_back, merged_set))
+    suppressed_overlap = common(held_back, union(loaded_set, quarantined))
+    merged_overlap = common(merged_set, union(loaded_set, quarantined, held_back))
+    everything = union(loaded_set, quarantined, held_back, merged_set)
     holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 and merged_overlap == 0 \
         and len(everything) == source_rows \
         and len(loaded_all) + len(quarantined) + len(held_back) + len(merged_set) == source_rows
