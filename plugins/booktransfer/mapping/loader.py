@@ -31,9 +31,12 @@ class MappingSet:
         return self.spec.version
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # safe_load, in C when it can
     except FileNotFoundError as e:
         raise MappingError(f"{path}: file not found") from e
     except yaml.YAMLError as e:
