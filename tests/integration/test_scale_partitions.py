@@ -274,3 +274,30 @@ def test_the_partitioned_plan_equals_the_whole_book_plan(runs):
                                     for p in ctx.partition_contexts()])
         keys = [(k, "ascending") for k in KEYS[name].split(", ")]
         assert planned.sort_by(keys).to_pylist() == whole[name].sort_by(keys).to_pylist(), name
+
+
+def test_one_partition_reconcile_uses_the_verify_task_records(runs):
+    """With one partition the DAG's verify task checks the whole book and reconcile takes its records instead of
+    reading the target a second time: a row altered before verify shows in the report as VALUES_DIFFER at its
+    line; once restored and verified again, the report passes."""
+    from booktransfer.errors import ReconciliationFailed
+
+    run = runs["one"]
+    ctx, url = run["ctx"], f"{PG_URL}?options=-csearch_path%3D{run['schema']}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        line, postcode = conn.execute("SELECT source_line, postcode FROM customers WHERE postcode IS NOT NULL "
+                                      "ORDER BY source_line LIMIT 1").fetchone()
+        conn.execute("UPDATE customers SET postcode = '999999' WHERE source_line = %s", [line])
+    try:
+        pipeline.run_verify(ctx.for_partition(0))
+        with pytest.raises(ReconciliationFailed):
+            pipeline.run_reconcile(replace(ctx, verified=True))
+        customers = next(r for r in report(run)["record_level"] if r["entity"] == "customers")
+        assert customers["VALUES_DIFFER"] == 1 and not customers["ok"]
+        differences = (ctx.report_dir / "differences.csv").read_text(encoding="utf-8")
+        assert f"LDPERSON.csv,{line},VALUES_DIFFER,postcode" in differences
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE customers SET postcode = %s WHERE source_line = %s", [postcode, line])
+    pipeline.run_verify(ctx.for_partition(0))
+    assert pipeline.run_reconcile(replace(ctx, verified=True))["verdict"] == "PASS"

@@ -337,7 +337,7 @@ def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine,
                  queries: TargetQueries | None = None) -> pa.Array:
     """Source lines of every row the target holds for the transfer in an entity's table: from the verify tasks'
     reads of each share (plus any rows outside the shares) when `ctx.verified`, else read back now."""
-    if ctx.partitions > 1 and ctx.verified:
+    if ctx.verified:
         parts = []
         for part in ctx.partition_contexts():
             lines = ctx.read_staged(part.doc_path(LINES_FILE))

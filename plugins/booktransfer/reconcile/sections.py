@@ -102,7 +102,7 @@ def record_level(ctx: RunContext, queries: TargetQueries | None = None) -> tuple
     summaries, differences = {}, []
     engine = engine_for(ctx.target_url)
     try:
-        if ctx.partitions > 1:
+        if ctx.partitions > 1 or ctx.verified:  # (one partition, verified: the verify task checked the book)
             return book_records(ctx, engine, verify=not ctx.verified, queries=queries)
         for entity, mapping in ctx.load_mapping().entities.items():
             summaries[entity], found = reconcile_records(ctx, mapping, engine)
