@@ -30,7 +30,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -38,9 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+
+from pgschema import Schema  # noqa: E402 - beside this script
+
 TARGET_RATIO = 0.5
 AS_OF = date(2025, 12, 31)
-DDL = ROOT / "schemas" / "example_buyer" / "ddl.sql"
 DEFAULT_PG = os.environ.get("BOOKTRANSFER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -68,33 +69,6 @@ def protected_customers(customers: int, book: Path | None, work: Path, ring: Any
     table = protect_rows(spec, mapped, ring, "bench", AS_OF).table
     log(f"mapped and protected {table.num_rows:,} customers in {time.perf_counter() - started:.0f} s")
     return book, table
-
-
-class Schema:
-    """A fresh PostgreSQL schema holding the buyer DDL's tables; dropped on exit."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.name = f"bench_{uuid.uuid4().hex[:10]}"
-
-    def __enter__(self) -> str:
-        import psycopg
-
-        from booktransfer.load.target import ddl_statements
-
-        with psycopg.connect(self.base_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.name}"')
-            conn.execute(f'SET search_path TO "{self.name}"')
-            for stmt in ddl_statements(DDL):
-                conn.execute(stmt)
-        sep = "&" if "?" in self.base_url else "?"
-        return f"{self.base_url}{sep}options=-csearch_path%3D{self.name}"
-
-    def __exit__(self, *exc: object) -> None:
-        import psycopg
-
-        with psycopg.connect(self.base_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{self.name}" CASCADE')
 
 
 def time_ours(url: str, rows: Any) -> float:
@@ -144,7 +118,7 @@ def writer_comparison(rows: Any, pg: str, repeat: int) -> dict[str, Any]:
     ours, plain = [], []
     for i in range(repeat):
         for kind in (("plain", "ours") if i % 2 else ("ours", "plain")):
-            with Schema(pg) as url:
+            with Schema(pg, "load") as url:
                 if kind == "ours":
                     ours.append(time_ours(url, rows))
                 else:
@@ -170,7 +144,7 @@ def whole_stage(book: Path, pg: str, work: Path, ring: Any) -> dict[str, Any]:
     from booktransfer import pipeline
     from booktransfer.extract.sources import LocalFolderSource
 
-    with Schema(pg) as url:
+    with Schema(pg, "load") as url:
         ctx = pipeline.RunContext("bench", "stage", "example_seller", url, staging_root=work / "staging",
                                   reports_root=work / "reports", keys=ring, as_of=AS_OF)
         stages = {}

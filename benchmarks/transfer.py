@@ -44,9 +44,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+
+from pgschema import DDL, Schema  # noqa: E402 - beside this script
+
 AS_OF = date(2025, 12, 31)
 DEFAULT_PG = os.environ.get("BOOKTRANSFER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-DDL = ROOT / "schemas" / "example_buyer" / "ddl.sql"
 TARGETS = {"seconds_1m": 180.0, "floor_ratio": 2.0, "load_vs_to_sql": 5.0, "peak_rss_gib": 4.0}
 PRELOAD = ["pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute", "pandas", "great_expectations",
            "booktransfer.pipeline", "booktransfer.validate.stage", "booktransfer.load.stage",
@@ -334,37 +336,6 @@ def checkpoint(base_url: str) -> None:
 
 def _conninfo(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-class Schema:
-    """A fresh PostgreSQL schema (with the buyer DDL unless ddl=False), dropped on exit unless kept."""
-
-    keep = False
-
-    def __init__(self, base_url: str, label: str, ddl: bool = True) -> None:
-        self.base_url, self.ddl = base_url, ddl
-        self.name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-
-    def __enter__(self) -> str:
-        import psycopg
-
-        from booktransfer.load.target import ddl_statements
-
-        with psycopg.connect(self.base_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.name}"')
-            if self.ddl:
-                conn.execute(f'SET search_path TO "{self.name}"')
-                for stmt in ddl_statements(DDL):
-                    conn.execute(stmt)
-        sep = "&" if "?" in self.base_url else "?"
-        return f"{self.base_url}{sep}options=-csearch_path%3D{self.name}"
-
-    def __exit__(self, *exc: object) -> None:
-        import psycopg
-
-        if not self.keep:
-            with psycopg.connect(self.base_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{self.name}" CASCADE')
 
 
 def book_rows(drop: Path) -> dict[str, int]:
