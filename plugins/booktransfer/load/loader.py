@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,26 +123,29 @@ def load_table(engine: Engine, writer: Writer, run: RunInfo, table: TableLoad,
     rows = outgoing(table.rows, run.transfer_id, table.key)
     chunks = list(csv_chunks(rows)) if isinstance(writer, CopyWriter) else None  # encoded once: digest and COPY
     digest = rows_digest(rows, chunks)
-    try:
-        with engine.begin() as conn:
-            rec = _write_table(conn, writer, run, table, rows, digest, progress, chunks)
-    except BookTransferError:
-        raise
-    except Exception as e:  # a database or driver error: re-raised without the values it may quote
-        if not _is_database_error(e):
-            raise
-        raise as_load_error(table.name, e, copy_line_to_source_line(rows)) from None
+    with database_errors(table.name, copy_line_to_source_line(rows)), engine.begin() as conn:
+        rec = _write_table(conn, writer, run, table, rows, digest, progress, chunks)
     log.info("load %s: %s, %d rows written, %d replaced, %d held, %.1f s, digest %s", table.record_name, rec.action,
              rec.rows_written, rec.rows_replaced, rec.rows_loaded, time.perf_counter() - t0, digest[:16])
     return rec
 
 
-def _is_database_error(e: Exception) -> bool:
-    import sqlite3
+@contextmanager
+def database_errors(where: str, source_line: Callable[[int], int | None] | None = None) -> Iterator[None]:
+    """Re-raise a database or driver error as a LoadError (or TargetUnavailable) naming `where`, without the
+    values it may quote; anything else passes through."""
+    try:
+        yield
+    except BookTransferError:
+        raise
+    except Exception as e:
+        import sqlite3
 
-    import psycopg
+        import psycopg
 
-    return isinstance(e, sa.exc.SQLAlchemyError | psycopg.Error | sqlite3.Error)
+        if not isinstance(e, sa.exc.SQLAlchemyError | psycopg.Error | sqlite3.Error):
+            raise
+        raise as_load_error(where, e, source_line) from None
 
 
 def load_tables(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_path: Path,
@@ -150,7 +154,7 @@ def load_tables(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_p
 
     Returns what preflight found ("existing" or "created") and each table's `transfer_runs` record.
     """
-    try:
+    with database_errors("(preparing the load)"):
         if not is_postgres(engine):
             ensure_bookkeeping(engine, ddl_path)
         with transfer_lock(engine, run.transfer_id, run.run_id):
@@ -159,12 +163,6 @@ def load_tables(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_p
             state = preflight(engine, ddl_path, {t.name: t.rows for t in tables})
             writer = writer_for(engine)
             return state, [load_table(engine, writer, run, t, progress) for t in tables]
-    except BookTransferError:
-        raise
-    except Exception as e:
-        if not _is_database_error(e):
-            raise
-        raise as_load_error("(preparing the load)", e) from None
 
 
 def clear_transfer(engine: Engine, transfer_id: str, ddl_path: Path) -> int:
@@ -208,7 +206,7 @@ def load_share(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_pa
         log.info("load: run %s claimed transfer %s for a load in %d partitions (%d earlier rows deleted)",
                  run.run_id, run.transfer_id, partitions, cleared)
 
-    try:
+    with database_errors("(preparing the load)"):
         if not is_postgres(engine):  # the row lock needs its table (PostgreSQL's advisory lock does not)
             ensure_bookkeeping(engine, ddl_path)
         with partition_lock(engine, run.transfer_id, run.run_id, claim):
@@ -216,9 +214,3 @@ def load_share(engine: Engine, run: RunInfo, tables: Sequence[TableLoad], ddl_pa
                 preflight(engine, ddl_path, {t.name: t.rows for t in tables})
             writer = writer_for(engine)
             return state, [load_table(engine, writer, run, t, progress) for t in tables]
-    except BookTransferError:
-        raise
-    except Exception as e:
-        if not _is_database_error(e):
-            raise
-        raise as_load_error("(preparing the load)", e) from None
