@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from booktransfer.extract.reader import LINE_COLUMN
+from booktransfer.load.target import count_loaded
 from booktransfer.mapping.model import EntityMapping, Protection
 from booktransfer.protect.fingerprint import (
     FINGERPRINT_COLUMN,
@@ -30,7 +31,6 @@ from booktransfer.protect.fingerprint import (
     fingerprint_fields,
     value_kind,
 )
-from booktransfer.reconcile.target_queries import held_count
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -291,7 +291,7 @@ def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_s
     columns only."""
     if in_shares is not None:
         held = queries.held(mapping.entity) if queries is not None \
-            else held_count(engine, mapping.entity, ctx.transfer_id)
+            else count_loaded(engine, mapping.entity, ctx.transfer_id)
         if held == in_shares:
             return []
     owned = ctx.read_stage("protected", mapping.entity, [mapping.key[0]]).column(0).combine_chunks()

@@ -19,16 +19,6 @@ if TYPE_CHECKING:
     from booktransfer.pipeline import RunContext
 
 
-def held_count(engine: Engine, entity: str, transfer_id: str) -> int:
-    """Rows of one buyer table that belong to the transfer."""
-    import sqlalchemy as sa
-
-    table = sa.table(entity, sa.column("transfer_id"))
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(table)
-                            .where(table.c.transfer_id == transfer_id)).scalar_one()
-
-
 def consent_counts(engine: Engine, transfer_id: str) -> Counter:
     """Consent events the target holds for the transfer, per (purpose, action)."""
     import sqlalchemy as sa
@@ -45,7 +35,7 @@ class TargetQueries:
     """Held rows per entity, control totals per declared entity and consent counts, asked in background threads."""
 
     def __init__(self, ctx: RunContext, totals_spec: dict[str, dict[str, list]], workers: int = 3) -> None:
-        from booktransfer.load.target import engine_for
+        from booktransfer.load.target import count_loaded, engine_for
         from booktransfer.reconcile.totals import target_totals
 
         self.engine = engine_for(ctx.target_url)
@@ -53,7 +43,7 @@ class TargetQueries:
         submit, tid = self._pool.submit, ctx.transfer_id
         self._totals: dict[str, Future] = {e: submit(target_totals, self.engine, e, tid, spec)
                                            for e, spec in totals_spec.items()}
-        self._held: dict[str, Future] = {e: submit(held_count, self.engine, e, tid)
+        self._held: dict[str, Future] = {e: submit(count_loaded, self.engine, e, tid)
                                          for e in ctx.load_mapping().entities}
         self._consents: Future | None = submit(consent_counts, self.engine, tid) \
             if "consents" in ctx.load_mapping().entities else None
