@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from booktransfer.extract.reader import LINE_COLUMN
-from booktransfer.load.target import count_loaded
 from booktransfer.mapping.model import EntityMapping, Protection
 from booktransfer.protect.fingerprint import (
     FINGERPRINT_COLUMN,
@@ -283,27 +282,21 @@ def verify_partition(ctx: RunContext) -> dict[str, Any]:
     return summaries
 
 
-def outside_shares(ctx: RunContext, mapping: EntityMapping, engine: Engine, in_shares: int | None = None,
-                   queries: TargetQueries | None = None) -> list[int]:
+def outside_shares(ctx: RunContext, mapping: EntityMapping, queries: TargetQueries, in_shares: int) -> list[int]:
     """Source lines of target rows of the transfer whose key belongs to no partition's share (loaded by nothing
     this run staged): UNEXPECTED_IN_TARGET. When the target holds exactly `in_shares` rows for the transfer (the
-    rows the shares counted; the count from `queries` when given), there are none and nothing is read; else key
-    columns only."""
-    if in_shares is not None:
-        held = queries.held(mapping.entity) if queries is not None \
-            else count_loaded(engine, mapping.entity, ctx.transfer_id)
-        if held == in_shares:
-            return []
+    rows the shares counted), there are none and nothing is read; else key columns only."""
+    if queries.held(mapping.entity) == in_shares:
+        return []
     owned = ctx.read_stage("protected", mapping.entity, [mapping.key[0]]).column(0).combine_chunks()
     schema = pa.schema([pa.field(mapping.key[0], pa.string()), pa.field(LINE_COLUMN, pa.int64())])
-    target = read_target_table(engine, mapping.entity, ctx.transfer_id, schema)
+    target = read_target_table(queries.engine, mapping.entity, ctx.transfer_id, schema)
     stray = pc.invert(pc.fill_null(pc.is_in(target.column(mapping.key[0]), value_set=owned.cast(pa.string())),
                                    False))
     return sorted(target.filter(stray).column("source_line").to_pylist())
 
 
-def book_records(ctx: RunContext, engine: Engine, verify: bool = True,
-                 queries: TargetQueries | None = None) -> tuple[dict[str, Any], list[dict]]:
+def book_records(ctx: RunContext, queries: TargetQueries, verify: bool = True) -> tuple[dict[str, Any], list[dict]]:
     """The record-level result of a partitioned run: every partition's share (verified now, or read from the
     verify tasks' records when `verify` is False), added up, plus the rows outside every share."""
     import json
@@ -322,7 +315,7 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True,
         differences += doc["differences"]
     for entity, mapping in ctx.load_mapping().entities.items():
         summary = totals[entity]
-        stray = outside_shares(ctx, mapping, engine, summary["in_target"], queries)
+        stray = outside_shares(ctx, mapping, queries, summary["in_target"])
         summary["UNEXPECTED_IN_TARGET"] += len(stray)
         summary["in_target"] += len(stray)
         differences += [{"entity": entity, "source_file": mapping.source.file, "source_line": line,
@@ -333,8 +326,7 @@ def book_records(ctx: RunContext, engine: Engine, verify: bool = True,
     return totals, differences
 
 
-def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine,
-                 queries: TargetQueries | None = None) -> pa.Array:
+def target_lines(ctx: RunContext, mapping: EntityMapping, queries: TargetQueries) -> pa.Array:
     """Source lines of every row the target holds for the transfer in an entity's table: from the verify tasks'
     reads of each share (plus any rows outside the shares) when `ctx.verified`, else read back now."""
     if ctx.verified:
@@ -343,7 +335,7 @@ def target_lines(ctx: RunContext, mapping: EntityMapping, engine: Engine,
             lines = ctx.read_staged(part.doc_path(LINES_FILE))
             parts.append(lines.filter(pc.equal(lines.column("entity"), mapping.entity)).column("source_line"))
         counted = sum(len(p) for p in parts)
-        stray = pa.array(outside_shares(ctx, mapping, engine, counted, queries), pa.int64())
+        stray = pa.array(outside_shares(ctx, mapping, queries, counted), pa.int64())
         return pa.concat_arrays([c.combine_chunks() for c in parts] + [stray])
     schema = pa.schema([pa.field(LINE_COLUMN, pa.int64())])
-    return read_target_table(engine, mapping.entity, ctx.transfer_id, schema).column(0).combine_chunks()
+    return read_target_table(queries.engine, mapping.entity, ctx.transfer_id, schema).column(0).combine_chunks()

@@ -32,22 +32,15 @@ def _rejects(ctx: RunContext, entity: str) -> pa.Table:
 
 
 def _loaded_lines(ctx: RunContext, entity: str, queries: TargetQueries | None) -> Any:
-    """Source lines of this entity's rows, read back from the target (or the staged rows on a dry run)."""
+    """Source lines of this entity's rows, read back from the target (or, on a dry run, without `queries`, the
+    staged rows)."""
     if ctx.dry_run:
         held_back = set(suppressed_lines(ctx, entity))
         lines = ctx.read_stage("protected", entity, columns=["_line"]).column(0).to_pylist()
         return [line for line in lines if line not in held_back]
-    from booktransfer.load.target import engine_for
     from booktransfer.reconcile.records import target_lines
 
-    mapping = ctx.load_mapping().entities[entity]
-    if queries is not None:
-        return target_lines(ctx, mapping, queries.engine, queries).to_numpy()
-    engine = engine_for(ctx.target_url)
-    try:
-        return target_lines(ctx, mapping, engine).to_pylist()
-    finally:
-        engine.dispose()
+    return target_lines(ctx, ctx.load_mapping().entities[entity], queries).to_numpy()
 
 
 def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,

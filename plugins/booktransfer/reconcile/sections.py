@@ -14,7 +14,7 @@ from booktransfer.errors import KeyringError
 from booktransfer.load.stage import without_suppressed
 from booktransfer.reconcile.html_report import render_html
 from booktransfer.reconcile.manifest import write_manifest
-from booktransfer.reconcile.totals import compare, load_spec, source_totals, target_totals
+from booktransfer.reconcile.totals import compare, load_spec, source_totals
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,27 +36,14 @@ def totals_spec(ctx: RunContext, schema: str) -> dict[str, dict[str, list]]:
 
 def control_totals(ctx: RunContext, schema: str,
                    queries: TargetQueries | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per entity: every declared total, source (validated rows) against target (read back; asked through
-    `queries` when given)."""
-    from booktransfer.load.target import engine_for
-
+    """Per entity: every declared total, source (validated rows) against target (asked through `queries`; on a
+    dry run, without them, the source against itself)."""
     out = {}
-    engine = None if ctx.dry_run or queries is not None else engine_for(ctx.target_url)
-    try:
-        for entity, declared in totals_spec(ctx, schema).items():
-            needed = {c for group in declared.get("counts_by", []) for c in group} | set(declared.get("sums", []))
-            valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity, sorted(needed | {"_line"})))
-            source = source_totals(valid, declared)
-            if ctx.dry_run:
-                target = source
-            elif queries is not None:
-                target = queries.totals(entity)
-            else:
-                target = target_totals(engine, entity, ctx.transfer_id, declared)
-            out[entity] = compare(source, target)
-    finally:
-        if engine is not None:
-            engine.dispose()
+    for entity, declared in totals_spec(ctx, schema).items():
+        needed = {c for group in declared.get("counts_by", []) for c in group} | set(declared.get("sums", []))
+        valid = without_suppressed(ctx, entity, ctx.read_stage("valid", entity, sorted(needed | {"_line"})))
+        source = source_totals(valid, declared)
+        out[entity] = compare(source, source if queries is None else queries.totals(entity))
     return out
 
 
@@ -65,9 +52,9 @@ def consent_distribution(ctx: RunContext, queries: TargetQueries | None = None) 
     if not ctx.book.partition_contexts()[0].stage_path("mapped", "consents").exists():
         return []
     before = _counts(ctx.read_stage("mapped", "consents", ["purpose", "action"]))
-    if not ctx.dry_run:
-        after = queries.consents() if queries is not None else _target_consents(ctx)
-    else:
+    if queries is not None:
+        after = queries.consents()
+    else:  # a dry run: what would have loaded
         after = _counts(without_suppressed(ctx, "consents", ctx.read_stage("protected", "consents",
                                                                             ["purpose", "action", "_line"])))
     return [{"purpose": p, "state": s, "before": before.get((p, s), 0), "after": after.get((p, s), 0)}
@@ -82,33 +69,17 @@ def _counts(table: pa.Table) -> Counter:
                                                    grouped.column("count_all").to_pylist(), strict=True)})
 
 
-def _target_consents(ctx: RunContext) -> Counter:
-    from booktransfer.load.target import engine_for
-    from booktransfer.reconcile.target_queries import consent_counts
-
-    engine = engine_for(ctx.target_url)
-    try:
-        return consent_counts(engine, ctx.transfer_id)
-    finally:
-        engine.dispose()
-
-
-def record_level(ctx: RunContext, queries: TargetQueries | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def record_level(ctx: RunContext, queries: TargetQueries) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection: over the
     whole book, or share by share over the partitions (their verify tasks' records when `ctx.verified`)."""
-    from booktransfer.load.target import engine_for
     from booktransfer.reconcile.records import book_records, reconcile_records
 
+    if ctx.partitions > 1 or ctx.verified:  # (one partition, verified: the verify task checked the book)
+        return book_records(ctx, queries, verify=not ctx.verified)
     summaries, differences = {}, []
-    engine = engine_for(ctx.target_url)
-    try:
-        if ctx.partitions > 1 or ctx.verified:  # (one partition, verified: the verify task checked the book)
-            return book_records(ctx, engine, verify=not ctx.verified, queries=queries)
-        for entity, mapping in ctx.load_mapping().entities.items():
-            summaries[entity], found = reconcile_records(ctx, mapping, engine)
-            differences += found
-    finally:
-        engine.dispose()
+    for entity, mapping in ctx.load_mapping().entities.items():
+        summaries[entity], found = reconcile_records(ctx, mapping, queries.engine)
+        differences += found
     return summaries, differences
 
 
@@ -124,7 +95,7 @@ def _write_differences(path: Path, differences: list[dict[str, Any]]) -> None:
 def add_sections(ctx: RunContext, report: dict[str, Any], schema: str,
                  queries: TargetQueries | None = None) -> list[str]:
     """Add record-level results, control totals and consent distribution; return the checks that failed.
-    `queries`: the target-side aggregates, already asked (`TargetQueries`); else each is asked here."""
+    `queries`: the target-side aggregates, already asked (`TargetQueries`); None on a dry run (no target)."""
     failed = []
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     if not ctx.dry_run:
