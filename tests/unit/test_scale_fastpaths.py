@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
+from booktransfer.consent.age import needs_guardian
+from booktransfer.consent.columnar import guardian_needed, guardian_needed_array
 from booktransfer.errors import AuthenticationFailed
 from booktransfer.extract.reader import LINE_COLUMN
+from booktransfer.load.manifest import manifest_table, role_flags
+from booktransfer.load.settings import TransferSettings
 from booktransfer.mapping.model import EntityMapping, FieldType
-from booktransfer.mapping.transforms import _FULLWIDTH, _fullwidth_ascii
+from booktransfer.mapping.transforms import _FULLWIDTH, _fullwidth_ascii, _parse_one_format
 from booktransfer.protect import identifier_scan as scan
 from booktransfer.protect.ciphers import decrypt_column, decrypt_value, encrypt_deterministic, encrypt_values
 from booktransfer.protect.entity import protect_rows
@@ -124,3 +129,64 @@ def test_fullwidth_folding_translates_only_the_values_that_hold_full_width_forms
     assert _fullwidth_ascii(values).to_pylist() == expected
     chunked = pa.chunked_array([values.slice(0, 3), values.slice(3)])
     assert _fullwidth_ascii(chunked).to_pylist() == expected
+
+
+def _round_trip_dates(values: pa.Array, fmt: str) -> list:
+    """The plain rule: a value parses when Arrow's strptime of it prints back in `fmt` exactly (seconds since
+    1970, as Python's datetime cannot hold year 0)."""
+    import pyarrow.compute as pc
+
+    stamps = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+    printed = pc.strftime(stamps, format=fmt).to_pylist()
+    return [s if p == v else None for s, p, v in zip(stamps.cast(pa.int64()).to_pylist(), printed,
+                                                     values.to_pylist(), strict=True)]
+
+
+@pytest.mark.parametrize("fmt", ["%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y", "%Y%m%d%%", "%b %d %Y"])
+def test_dates_printed_from_iso_text_parse_as_the_strftime_round_trip_does(fmt):
+    rng = random.Random(fmt)
+    texts = [None, "", "abc", "20230230", "20240229", "20230229", "00990101", "2023-02-30 10:00:00", "Feb 30 2023"]
+    for _ in range(3000):
+        y, m, d = rng.choice([rng.randint(1900, 2030), rng.randint(0, 999)]), rng.randint(0, 13), rng.randint(0, 32)
+        h, mi, s = rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61)
+        texts.append(rng.choice([f"{y:04d}{m:02d}{d:02d}", f"{y:04d}-{m:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}",
+                                 f"{y}/{m}/{d}", f"{d:02d}.{m:02d}.{y:04d}", f" {y:04d}{m:02d}{d:02d}"]))
+    values = pa.array(texts, pa.string())
+    got = _parse_one_format(values, fmt, FieldType.DATE).cast(pa.int64()).to_pylist()
+    assert got == _round_trip_dates(values, fmt)
+    assert sum(v is not None for v in got) >= (0 if fmt in ("%Y%m%d%%", "%b %d %Y") else 10)
+
+
+def test_guardian_needed_over_arrays_equals_the_per_person_rule():
+    as_of = date(2025, 2, 28)
+    births = [None, date(2011, 2, 28), date(2011, 3, 1), date(2012, 2, 29), date(2011, 2, 27), as_of,
+              date(2030, 1, 1), date(1960, 12, 31), date(2025, 3, 1)]
+    births += [date(2000, 1, 1) + timedelta(days=d) for d in range(0, 12000, 37)]
+    for when in (as_of, date(2024, 2, 29), date(2025, 3, 1)):
+        assert guardian_needed_array(pa.array(births, pa.date32()), when).tolist() == [
+            needs_guardian(b, when) for b in births]
+    assert guardian_needed(births, as_of).tolist() == [needs_guardian(b, as_of) for b in births]
+
+
+def test_manifest_channels_and_roles_from_arrays():
+    persons = pa.table({"customer_no": ["A", "B", "C", "D", "E", "F"],
+                        "mobile": ["m1", None, None, None, None, None],
+                        "address": [None, "a2", None, None, None, None],
+                        LINE_COLUMN: [2, 3, 4, 5, 6, 7]})
+    roles = pa.array(["INSURED,HOLDER", "BENEFICIARY", "BENEFICIARY,INSURED", "INSURED", "HOLDER", None])
+    via = pa.array([None, "X", "Y", None, "Z", None])
+    guardian = np.array([False, True, False, False, False, True])
+    rows = manifest_table(persons, roles, via, guardian, TransferSettings()).to_pylist()
+    assert [(r["roles"], r["channel"], r["via_customer_no"], r["status"], r["addressee"]) for r in rows] == [
+        ("HOLDER,INSURED", "SMS", None, "PENDING", "SUBJECT"),
+        ("BENEFICIARY", "POST", None, "PENDING", "GUARDIAN"),
+        ("INSURED,BENEFICIARY", "VIA_POLICYHOLDER", "Y", "PENDING", "SUBJECT"),
+        ("INSURED", "NONE", None, "NO_CHANNEL", "SUBJECT"),  # no policyholder to notify through
+        ("HOLDER", "NONE", None, "NO_CHANNEL", "SUBJECT"),  # a holder is never notified through another
+        ("NONE", "NONE", None, "NO_CHANNEL", "GUARDIAN")]
+    assert [r["source_line"] for r in rows] == [2, 3, 4, 5, 6, 7]
+    off = manifest_table(persons, roles, via, guardian, TransferSettings(notify_via_policyholder=False))
+    assert off.column("channel").to_pylist()[2] == "NONE"
+    _, has, not_holder = role_flags(roles)
+    assert has.tolist() == [True, True, True, True, True, False]
+    assert not_holder.tolist() == [False, True, True, True, False, False]
