@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 
 from booktransfer.consent.model import Role
@@ -37,36 +38,62 @@ def _roles_text(roles: set[str]) -> str:
     return ",".join(ordered) or "NONE"
 
 
-def _channel(mobile: str | None, address: str | None, roles: set[str], via: str | None,
-             settings: TransferSettings) -> tuple[str, str | None]:
-    if mobile is not None:
-        return "SMS", None
-    if address is not None:
-        return "POST", None
-    if settings.notify_via_policyholder and roles and Role.HOLDER.value not in roles and via is not None:
-        return "VIA_POLICYHOLDER", via
-    return "NONE", None
+def role_flags(roles: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """For each person's role names joined by commas (in any order; null: no role on a loaded policy): the
+    manifest's roles text (HOLDER, INSURED, BENEFICIARY first, in that order; NONE without a role), whether the
+    person has a role, and whether they have roles but hold no policy. Worked out once per distinct text."""
+    import pyarrow.compute as pc
+
+    texts = roles.combine_chunks() if isinstance(roles, pa.ChunkedArray) else roles
+    distinct = pc.unique(texts.drop_null()).to_pylist()
+    sets = [set(t.split(",")) for t in distinct] + [set()]  # the last: no role
+    at = np.asarray(pc.fill_null(pc.index_in(texts, value_set=pa.array(distinct, pa.string())), len(distinct)))
+    shown = pa.array([_roles_text(s) for s in sets], pa.string()).take(pa.array(at))
+    has = np.array([bool(s) for s in sets])[at]
+    not_holder = np.array([bool(s) and Role.HOLDER.value not in s for s in sets])[at]
+    return shown, has, not_holder
+
+
+_CHANNELS = pa.array(["SMS", "POST", "VIA_POLICYHOLDER", "NONE"], pa.string())
 
 
 def notification_manifest(persons: pa.Table, roles: Mapping[str, set[str]], via_holder: Mapping[str, str],
                           guardian: set[str], settings: TransferSettings) -> pa.Table:
-    """The manifest for the natural persons loaded (`persons`: customers rows in the buyer's shape)."""
-    cols: dict[str, list] = {f.name: [] for f in manifest_schema()}
-    mobiles = persons.column("mobile").to_pylist() if "mobile" in persons.column_names else [None] * len(persons)
-    addresses = persons.column("address").to_pylist() if "address" in persons.column_names else [None] * len(persons)
-    for customer, mobile, address, line in zip(persons.column("customer_no").to_pylist(), mobiles, addresses,
-                                               persons.column(LINE_COLUMN).to_pylist(), strict=True):
-        own = roles.get(customer, set())
-        channel, via = _channel(mobile, address, own, via_holder.get(customer), settings)
-        cols["customer_no"].append(customer)
-        cols["roles"].append(_roles_text(own))
-        cols["addressee"].append("GUARDIAN" if customer in guardian else "SUBJECT")
-        cols["channel"].append(channel)
-        cols["via_customer_no"].append(via)
-        cols["mobile"].append(mobile)
-        cols["address"].append(address)
-        cols["recipient_name"].append(settings.recipient_name)
-        cols["recipient_contact"].append(settings.recipient_contact)
-        cols["status"].append("NO_CHANNEL" if channel == "NONE" else "PENDING")
-        cols["source_line"].append(line)
-    return pa.table(cols, schema=manifest_schema())
+    """The manifest for the natural persons loaded (`persons`: customers rows in the buyer's shape), from each
+    customer's roles, policyholder to notify through and need of a guardian by customer number."""
+    numbers = persons.column("customer_no").to_pylist()
+    return manifest_table(persons, pa.array([",".join(sorted(roles[c])) if roles.get(c) else None for c in numbers],
+                                            pa.string()),
+                          pa.array([via_holder.get(c) for c in numbers], pa.string()),
+                          np.array([c in guardian for c in numbers], dtype=bool), settings)
+
+
+def manifest_table(persons: pa.Table, roles: pa.Array, via: pa.Array, guardian: np.ndarray,
+                   settings: TransferSettings) -> pa.Table:
+    """`notification_manifest` from arrays in the order of `persons`: role names joined by commas (null: none),
+    the policyholder of the person's first policy (null: none), whether the person needs a guardian."""
+    import pyarrow.compute as pc
+
+    n = persons.num_rows
+
+    def contact(name: str) -> pa.Array:
+        return persons.column(name).combine_chunks().cast(pa.string()) if name in persons.column_names \
+            else pa.nulls(n, pa.string())
+
+    mobile, address = contact("mobile"), contact("address")
+    shown, _, not_holder = role_flags(roles)
+    via = via.combine_chunks() if isinstance(via, pa.ChunkedArray) else via
+    through_holder = not_holder & np.asarray(pc.is_valid(via)) & bool(settings.notify_via_policyholder)
+    channel = np.select([np.asarray(pc.is_valid(mobile)), np.asarray(pc.is_valid(address)), through_holder],
+                        [0, 1, 2], 3)
+    return pa.table({
+        "customer_no": persons.column("customer_no").combine_chunks().cast(pa.string()), "roles": shown,
+        "addressee": pa.array(["SUBJECT", "GUARDIAN"], pa.string()).take(pa.array(guardian.astype(np.int8))),
+        "channel": _CHANNELS.take(pa.array(channel)),
+        "via_customer_no": pc.if_else(pa.array(channel == 2), via.cast(pa.string()), pa.scalar(None, pa.string())),
+        "mobile": mobile, "address": address,
+        "recipient_name": pa.repeat(pa.scalar(settings.recipient_name, pa.string()), n),
+        "recipient_contact": pa.repeat(pa.scalar(settings.recipient_contact, pa.string()), n),
+        "status": pa.array(["PENDING", "NO_CHANNEL"], pa.string()).take(pa.array((channel == 3).astype(np.int8))),
+        "source_line": persons.column(LINE_COLUMN).combine_chunks().cast(pa.int64()),
+    }, schema=manifest_schema())

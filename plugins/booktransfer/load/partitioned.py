@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from booktransfer.consent.columnar import consent_status_columnar, guardian_needed
+from booktransfer.consent.columnar import consent_status_arrays, guardian_needed_array
 from booktransfer.consent.model import Role
 from booktransfer.consent.purposes import check_buyer_purposes, permitted_purposes, purpose_order
 from booktransfer.consent.table import KEY as STATUS_KEY
@@ -34,7 +34,7 @@ from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.load.consent_events import Events, merge_events, read_reconsent
 from booktransfer.load.loader import TableLoad
 from booktransfer.load.manifest import KEY as MANIFEST_KEY
-from booktransfer.load.manifest import notification_manifest
+from booktransfer.load.manifest import manifest_table, role_flags
 from booktransfer.load.plan import (
     CONSENT_STATUS,
     MANIFEST,
@@ -205,7 +205,7 @@ def _requests_of(table: pa.Table) -> tuple[dict[str, SubjectRequest], dict[str, 
 
 def partition_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     """One partition's load plan (`ctx` a partition's context), from its protected rows and the book's decisions."""
-    from booktransfer.load.stage import _birth_dates, _quarantined
+    from booktransfer.load.stage import _birth_date_table, _quarantined
     from booktransfer.pipeline import run_as_of
 
     mapping, settings, as_of = ctx.load_mapping(), ctx.settings, run_as_of(ctx)
@@ -218,28 +218,30 @@ def partition_plan(ctx: RunContext, read: Reader) -> LoadPlan:
         kept[entity] = table.filter(pc.invert(pc.is_in(table.column(LINE_COLUMN), value_set=gone))) if len(gone) \
             else table
     subjects = read(ctx.doc_path(f"load/{SUBJECTS}.parquet"))
-    roles = {c: set(r.split(",")) for c, r in zip(subjects.column("customer_no").to_pylist(),
-                                        subjects.column("roles").to_pylist(), strict=True)}
-    via = {c: v for c, v in zip(subjects.column("customer_no").to_pylist(),
-                                subjects.column("via_customer_no").to_pylist(), strict=True) if v is not None}
     matched, held = _requests_of(read(ctx.doc_path(f"load/{REQUESTS}.parquet")))
     customers = kept[CUSTOMERS]
     persons = customers.filter(natural_persons(customers))
-    birth = _birth_dates(ctx, read, customers)
-    numbers = persons.column("customer_no").to_pylist()
-    births = [birth.get(c) for c in numbers]
-    guardian = {c for c, needed in zip(numbers, guardian_needed(births, as_of), strict=True) if needed}
+    people = persons.column("customer_no").combine_chunks()
+    at = pc.index_in(people, value_set=subjects.column("customer_no").combine_chunks())
+    roles = subjects.column("roles").combine_chunks().take(at)
+    via = subjects.column("via_customer_no").combine_chunks().take(at)
+    births = _birth_date_table(ctx, read, customers)
+    guardian = guardian_needed_array(births.column("birth_date").combine_chunks().take(
+        pc.index_in(people, value_set=births.column("customer_no").combine_chunks())), as_of)
     reconsent = read_reconsent(settings.reconsent_file) if settings.reconsent_file else {}
     quarantined = _quarantined(ctx, read, mapping)
-    mine = set(customers.column("customer_no").to_pylist())
-    extra: Events = merge_events(quarantined, {c: e for c, e in reconsent.items() if c in mine})
+    if reconsent:
+        mine = set(customers.column("customer_no").to_pylist())
+        reconsent = {c: e for c, e in reconsent.items() if c in mine}
+    extra: Events = merge_events(quarantined, reconsent)
     permitted = frozenset(book["summary"]["permitted_purposes"])
     reconsented = frozenset(book["summary"]["reconsented_purposes"])
     declared = frozenset(settings.buyer_purposes)
-    status = consent_status_columnar(numbers, births, [frozenset(roles.get(c, ())) for c in numbers],
-                                     [c in held for c in numbers], kept.get(CONSENTS), extra,
-                                     purpose_order(permitted, reconsented, declared), declared, as_of)
-    manifest = notification_manifest(persons, roles, via, guardian, settings)
+    _, has_roles, not_holder = role_flags(roles)
+    restricted = np.asarray(pc.fill_null(pc.is_in(people, value_set=pa.array(list(held), pa.string())), False))
+    status = consent_status_arrays(people, guardian, has_roles, not_holder, restricted, kept.get(CONSENTS), extra,
+                                   purpose_order(permitted, reconsented, declared), declared)
+    manifest = manifest_table(persons, roles, via, guardian, settings)
     share = ctx.partition_label
     tables = [TableLoad(e, kept[e], tuple(spec.key), share) for e, spec in mapping.entities.items()]
     tables += [TableLoad(CONSENT_STATUS, status, STATUS_KEY, share), TableLoad(MANIFEST, manifest, MANIFEST_KEY, share),

@@ -96,11 +96,17 @@ def _check_contacts_encrypted(mapping: MappingSet) -> None:
                             f"(protection {spec.protection}); the manifest would carry it in the clear")
 
 
-def _birth_dates(ctx: RunContext, read: Reader, customers: pa.Table) -> dict[str, date | None]:
-    """Clear birth dates: from the protected rows when kept as dates, else from the validated rows."""
-    source = customers
+def _birth_date_table(ctx: RunContext, read: Reader, customers: pa.Table) -> pa.Table:
+    """Clear birth dates (customer_no, birth_date): from the protected rows when kept as dates, else from the
+    validated rows."""
     if "birth_date" not in customers.column_names or not pa.types.is_date(customers.schema.field("birth_date").type):
-        source = read(ctx.stage_path("valid", CUSTOMERS)).select(["customer_no", "birth_date"])
+        return read(ctx.stage_path("valid", CUSTOMERS)).select(["customer_no", "birth_date"])
+    return customers.select(["customer_no", "birth_date"])
+
+
+def _birth_dates(ctx: RunContext, read: Reader, customers: pa.Table) -> dict[str, date | None]:
+    """Clear birth dates by customer number (`_birth_date_table`)."""
+    source = _birth_date_table(ctx, read, customers)
     return dict(zip(source.column("customer_no").to_pylist(), source.column("birth_date").to_pylist(), strict=True))
 
 
