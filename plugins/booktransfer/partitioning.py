@@ -20,6 +20,7 @@ merges, the load plan's roles and suppressions) run in the book-level steps on k
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
 MAX_PARTITIONS = 64
+WRITE_THREADS = 2  # partition files extract writes at a time
 KEY_SEPARATOR = "\x1f"
 
 
@@ -165,22 +167,24 @@ class Router:
         import pyarrow.compute as pc
 
         spec = self.mapping_set.entities[entity]
-        own = _text_key([_mapped_column(self.mapping_set, entity, raw, k) for k in spec.key])
-        parts = buckets(own, self.partitions)
         first = next((f for f in spec.fields if f.references), None)
-        if first is None:
+        if first is None:  # by its own key, or by the person (R17 match key) where the row has one
+            own = _text_key([_mapped_column(self.mapping_set, entity, raw, k) for k in spec.key])
             person = self._person_key(entity, raw)
+            by_own = np.ones(raw.num_rows, bool) if person is None else np.asarray(pc.is_null(person))
+            parts = np.zeros(raw.num_rows, np.int32)
+            parts[by_own] = buckets(own.filter(pa.array(by_own)), self.partitions)
             if person is not None:
-                has = np.asarray(pc.is_valid(person))
-                parts = np.where(has, buckets(person, self.partitions), parts).astype(np.int32)
-        else:
+                parts[~by_own] = buckets(person.filter(pa.array(~by_own)), self.partitions)
+        else:  # with its parent, or by the reference's hash where the parent is not in the book
             parent, column = first.references.split(".")
             values = _mapped_column(self.mapping_set, entity, raw, first.target)
             keys, parent_parts = self.parents[(parent, column)]
             where = pc.index_in(values, value_set=keys)
             found = np.asarray(pc.is_valid(where))
-            via_parent = parent_parts[np.asarray(pc.fill_null(where, 0))] if len(keys) else parts
-            parts = np.where(found, via_parent, buckets(values, self.partitions)).astype(np.int32)
+            parts = np.zeros(raw.num_rows, np.int32)
+            parts[found] = parent_parts[np.asarray(where.drop_null()).astype(np.int64)]
+            parts[~found] = buckets(values.filter(pa.array(~found)), self.partitions)
         for column in self._referenced(entity):
             values = _mapped_column(self.mapping_set, entity, raw, column)
             self.parents[(entity, column)] = (values.cast(pa.string()), parts)
@@ -245,6 +249,9 @@ class RoutingWriter:
         stem = path.name.removesuffix(".parquet")
         entity, _, alias = stem.partition(".")
         parts = self.router.route_joined(entity, alias, table) if alias else self.router.route(entity, table)
-        for p, piece in enumerate(split(table, parts, self.router.partitions)):
-            self.write(piece, self.path_of(p, stem))
+        pieces = split(table, parts, self.router.partitions)
+        # Two partitions' files are written at a time: Parquet encoding and encryption run outside the GIL.
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="extract-write") as pool:
+            for done in [pool.submit(self.write, piece, self.path_of(p, stem)) for p, piece in enumerate(pieces)]:
+                done.result()
         self.rows[stem] = partition_sizes(parts, self.router.partitions)

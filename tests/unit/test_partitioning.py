@@ -88,9 +88,11 @@ def test_duplicates_of_one_person_share_a_partition_whatever_their_customer_numb
     wide = "１１０１０５１９４９１２３１００２Ｘ"
     for i, form in zip((3, 17, 29, 41), (ric18, ric18.lower(), wide, ric15), strict=True):
         ids[i], id_types[i] = form, "0"
+    ids[5] = ""  # no ID: by its own customer number
     router = pt.Router(mapping, rules, 16)
     parts = router.route("customers", customers(numbers, id_types, ids))
     assert len({parts[3], parts[17], parts[29], parts[41]}) == 1
+    assert parts[5] == pt.buckets(pa.array([numbers[5]]), 16)[0]
     assert len(set(parts.tolist())) > 4  # other customers spread out
 
 
