@@ -24,12 +24,28 @@ _FULLWIDTH_TABLE = str.maketrans(_FULLWIDTH)
 _FULLWIDTH_CHARS = "[\uff01-\uff5e\u3000]"
 
 
+def _ascii_only(values: pa.Array) -> bool:
+    """Whether a string array's character data is plain ASCII (no byte of 0x80 or above): one pass over the
+    bytes, a fraction of a regex per value. False for other types."""
+    import numpy as np
+
+    if not pa.types.is_string(values.type):
+        return False
+    _, offsets, data = values.buffers()
+    if data is None or not len(values):
+        return True
+    start, end = np.frombuffer(offsets, dtype=np.int32)[[values.offset, values.offset + len(values)]]
+    return end <= start or int(np.frombuffer(data, dtype=np.uint8)[start:end].max()) < 0x80
+
+
 def _fullwidth_ascii(values: pa.Array) -> pa.Array:
     """Full-width ASCII (U+FF01–FF5E) and the ideographic space to their ASCII forms; nothing else.
 
     One regex pass finds the values that hold any (a legacy export has few); only those are translated."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if _ascii_only(values):
+        return values
     hit = pc.fill_null(pc.match_substring_regex(values, _FULLWIDTH_CHARS), False)
     if not pc.any(hit).as_py():
         return values
