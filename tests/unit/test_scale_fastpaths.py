@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -27,6 +28,8 @@ from booktransfer.protect.fingerprint import (
     fingerprint_buyer_row,
     fingerprint_buyer_table,
 )
+from booktransfer.validate.book import Lookup, _in
+from booktransfer.validate.partitioned import PART_COLUMN, cross_partition_duplicates
 from tests.unit.protect.fixed_keys import fixed_ring
 
 THINGS = EntityMapping.model_validate({
@@ -190,3 +193,33 @@ def test_manifest_channels_and_roles_from_arrays():
     _, has, not_holder = role_flags(roles)
     assert has.tolist() == [True, True, True, True, True, False]
     assert not_holder.tolist() == [False, True, True, True, False, False]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cross_partition_duplicates_are_the_keys_twice_in_the_book_and_once_in_their_partition(seed):
+    rng = random.Random(seed)
+    n = 400
+    a = [rng.choice(["k1", "k2", "k3", None] + [f"u{i}" for i in range(60)]) for _ in range(n)]
+    b = [rng.choice(["x", None]) for _ in range(n)]
+    part = [rng.randrange(4) for _ in range(n)]
+    table = pa.table({"a": a, "b": b, PART_COLUMN: pa.array(part, pa.int32())})
+    for columns, compound in ((["a"], False), (["a", "b"], True)):
+        got = cross_partition_duplicates(table, {"columns": columns, "compound": compound}).tolist()
+        key = [tuple(r) if compound else r[0] for r in zip(a, b, strict=True)] if compound else a
+        taking = [any(v is not None for v in k) if compound else k is not None for k in key]
+        book = Counter(k for k, t in zip(key, taking, strict=True) if t)
+        own = Counter((k, p) for k, p, t in zip(key, part, taking, strict=True) if t)
+        expected = [t and book[k] > 1 and own[(k, p)] == 1 for k, p, t in zip(key, part, taking, strict=True)]
+        assert got == expected and any(expected)
+
+
+def test_a_lookup_answers_as_is_in_over_the_chosen_rows():
+    rng = random.Random(5)
+    pool = pa.array([rng.choice(["a", "b", "c", "d", None]) for _ in range(200)])
+    values = pa.array([rng.choice(["a", "b", "c", "e", None]) for _ in range(300)])
+    lookup = Lookup(values, pool)
+    for _ in range(20):
+        rows = np.array([rng.random() < 0.3 for _ in range(200)])
+        assert lookup.among(rows).tolist() == _in(values, pool.filter(pa.array(rows))).tolist()
+    assert lookup.among().tolist() == _in(values, pool).tolist()
+    assert not Lookup(values, pa.array([], pa.string())).among(np.zeros(0, bool)).any()

@@ -95,6 +95,26 @@ def _in(values: pa.Array | pa.ChunkedArray, pool: pa.Array | pa.ChunkedArray) ->
     return np.asarray(pc.fill_null(pc.is_in(values, value_set=pool), False))
 
 
+class Lookup:
+    """`_in(values, pool.filter(rows))` asked again and again as `rows` changes (rows held back pass after pass):
+    values and pool are hashed once, together, into codes of their distinct values; each question is then a
+    numpy scatter and gather. Nulls match nulls, as in `_in`."""
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray, pool: pa.Array | pa.ChunkedArray) -> None:
+        pool = pool.combine_chunks() if isinstance(pool, pa.ChunkedArray) else pool
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        both = pc.dictionary_encode(pa.concat_arrays([pool, values.cast(pool.type)]), null_encoding="encode")
+        codes = np.asarray(both.indices).astype(np.int64)
+        self.size = len(both.dictionary)
+        self.pool_codes, self.codes = codes[:len(pool)], codes[len(pool):]
+
+    def among(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Which values the pool holds among its `rows` (a mask over the pool; None: every row)."""
+        hit = np.zeros(self.size, dtype=bool)
+        hit[self.pool_codes if rows is None else self.pool_codes[rows]] = True
+        return hit[self.codes]
+
+
 def match_keys(table: pa.Table, rule: MergeDuplicates) -> pa.Array:
     """The R17 matching key: id type and normalised ID number, a 15-digit resident ID in its 18-digit form."""
     kind = table.column(rule.id_type_column).combine_chunks()
@@ -190,13 +210,17 @@ def repoint(states: dict[str, EntityState], mapping_set: MappingSet, rule: Merge
                                                          column)
 
 
-def _live_values(state: EntityState, column: str) -> pa.Array:
-    return state.table.column(column).combine_chunks().filter(pa.array(state.live()))
+def _lookup(lookups: dict[tuple, Any], key: tuple, values: Any, pool: Any) -> Lookup:
+    if key not in lookups:
+        lookups[key] = Lookup(values(), pool())
+    return lookups[key]
 
 
-def check_references(states: dict[str, EntityState], mapping_set: MappingSet, first_pass: bool) -> bool:
-    """Orphans (first pass) and cascades from quarantined parents; True when anything new was held."""
-    changed = False
+def check_references(states: dict[str, EntityState], mapping_set: MappingSet, first_pass: bool,
+                     lookups: dict[tuple, Any] | None = None) -> bool:
+    """Orphans (first pass) and cascades from quarantined parents; True when anything new was held. `lookups`
+    keeps the hashed columns from one pass to the next (the rows do not change, only which are held)."""
+    changed, lookups = False, {} if lookups is None else lookups
     for entity, state in states.items():
         for spec in mapping_set.entities[entity].fields:
             if not spec.references:
@@ -204,19 +228,25 @@ def check_references(states: dict[str, EntityState], mapping_set: MappingSet, fi
             parent, column = spec.references.split(".")
             values = state.table.column(spec.target).combine_chunks()
             present = np.asarray(pc.is_valid(values))
-            in_source = _in(values, states[parent].source.column(column))
+            if ("source", entity, spec.target) not in lookups:  # the source rows: the same every pass
+                lookups[("source", entity, spec.target)] = _in(values, states[parent].source.column(column))
+            in_source = lookups[("source", entity, spec.target)]
             if first_pass:
                 state.hold(present & ~in_source, f"REF.{entity}.{spec.target}", spec.target, ORPHAN_REFERENCE,
                            only_new=False)
-            loaded = _in(values, _live_values(states[parent], column))
+            loaded = _lookup(lookups, ("rows", entity, spec.target), lambda values=values: values,
+                             lambda parent=parent, column=column: states[parent].table.column(column)
+                             ).among(states[parent].live())
             changed |= state.hold(present & in_source & ~loaded, f"CASCADE.{entity}.{spec.target}", spec.target,
                                   PARENT_QUARANTINED, only_new=True) > 0
     return changed
 
 
-def check_aggregate(states: dict[str, EntityState], rule: Aggregate, first_pass: bool) -> bool:
+def check_aggregate(states: dict[str, EntityState], rule: Aggregate, first_pass: bool,
+                    lookups: dict[tuple, Any] | None = None) -> bool:
     """A parent without its required child in the source is a defect (first pass); a parent with a child held
     back (or quarantined by the map stage) is held back. True when anything new was held."""
+    lookups = {} if lookups is None else lookups
     parent, child = states[rule.parent], states[rule.child]
     keys = parent.table.column(rule.parent_key).combine_chunks()
     if first_pass and rule.required_child is not None:
@@ -226,11 +256,14 @@ def check_aggregate(states: dict[str, EntityState], rule: Aggregate, first_pass:
         parent.hold(np.asarray(pc.is_valid(keys)) & ~_in(keys, needed.column(rule.child_key)),
                     f"BOOK.{rule.parent}.{rule.required_child.value.lower()}", rule.parent_key,
                     f"NO_{rule.required_child.value}", only_new=False)
-    held_children = child.table.column(rule.child_key).combine_chunks().filter(pa.array(child.held))
-    rejected = child.source.filter(pc.is_in(child.source.column(LINE_COLUMN), value_set=child.rejected_lines))
-    blocked = pa.concat_arrays([held_children, rejected.column(rule.child_key).combine_chunks()])
-    return parent.hold(_in(keys, blocked), f"CASCADE.{rule.parent}.{rule.child}", rule.parent_key,
-                       DEPENDENT_QUARANTINED, only_new=True) > 0
+    key = (rule.parent, rule.child, rule.child_key)
+    held_children = _lookup(lookups, ("held",) + key, lambda: keys,
+                            lambda: child.table.column(rule.child_key)).among(child.held)
+    if ("rejected",) + key not in lookups:  # the rows the map stage quarantined: the same every pass
+        rejected = child.source.filter(pc.is_in(child.source.column(LINE_COLUMN), value_set=child.rejected_lines))
+        lookups[("rejected",) + key] = _in(keys, rejected.column(rule.child_key))
+    return parent.hold(held_children | lookups[("rejected",) + key], f"CASCADE.{rule.parent}.{rule.child}",
+                       rule.parent_key, DEPENDENT_QUARANTINED, only_new=True) > 0
 
 
 def validate_book(checked: dict[str, CheckedEntity], mapping_set: MappingSet, rules: BookRules,
@@ -249,11 +282,11 @@ def validate_book(checked: dict[str, CheckedEntity], mapping_set: MappingSet, ru
     merge = rules.merge_duplicates
     if merge is not None and merge.entity in states:
         repoint(states, mapping_set, merge, merge_duplicates(states[merge.entity], merge))
-    first = True
+    first, lookups = True, {}
     while True:
-        changed = check_references(states, mapping_set, first)
+        changed = check_references(states, mapping_set, first, lookups)
         for agg in rules.aggregates:
-            changed |= check_aggregate(states, agg, first)
+            changed |= check_aggregate(states, agg, first, lookups)
         if not changed and not first:
             break
         first = False
