@@ -57,42 +57,50 @@ def entity_balance(source_rows: int, loaded: list[int], rejects: pa.Table,
 
     from booktransfer.validate.book import CASCADE_REASONS
 
-    def lines(values: Any) -> np.ndarray:  # a set of source lines, as a sorted array of distinct values
-        ordered = np.sort(np.asarray(values if values is not None else [], dtype=np.int64))
-        return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+    def ints(values: Any) -> np.ndarray:
+        return np.asarray(values if values is not None else [], dtype=np.int64)
 
-    def union(*sets: np.ndarray) -> np.ndarray:  # (np.unique and np.union1d hash, far slower for millions)
-        return lines(np.concatenate(sets))
-
-    def common(a: np.ndarray, b: np.ndarray) -> int:
-        return len(np.intersect1d(a, b, assume_unique=True))
-
-    quarantined = lines(pc.unique(rejects.column("source_line")).to_numpy(zero_copy_only=False))
+    # Source lines are small numbers: each set is a mask over 0..limit (a pass over the lines, no sort). Loaded
+    # lines beyond every line the seller's files can hold (a row altered in the target) are counted apart.
+    quarantined_all = ints(rejects.column("source_line").to_numpy(zero_copy_only=False))
     cascade = pc.is_in(rejects.column("reason"), value_set=pa.array(sorted(CASCADE_REASONS), pa.string()))
-    own_defect = lines(rejects.filter(pc.invert(cascade)).column("source_line").to_numpy())
-    held_back, merged_set = lines(suppressed), lines(merged)
-    loaded_all = np.asarray(loaded, dtype=np.int64)
-    loaded_set = lines(loaded_all)
-    duplicates = len(loaded_all) - len(loaded_set)
-    overlap = common(loaded_set, quarantined)
-    suppressed_overlap = common(held_back, union(loaded_set, quarantined))
-    merged_overlap = common(merged_set, union(loaded_set, quarantined, held_back))
-    everything = union(loaded_set, quarantined, held_back, merged_set)
+    own_all = ints(rejects.filter(pc.invert(cascade)).column("source_line").to_numpy(zero_copy_only=False))
+    suppressed_all, merged_all, loaded_all = ints(suppressed), ints(merged), ints(loaded)
+    seller = [quarantined_all, own_all, suppressed_all, merged_all]
+    limit = max([2 * source_rows + 16] + [int(a.max()) for a in seller if len(a)])
+    if any(len(a) and int(a.min()) < 0 for a in seller):
+        raise ValueError("a quarantine, request or merge record names a negative source line")
+
+    def mask(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(limit + 1, dtype=bool)
+        out[values] = True
+        return out
+
+    inside = (loaded_all >= 0) & (loaded_all <= limit)
+    strange = np.unique(loaded_all[~inside])  # normally none
+    loaded_set, quarantined, held_back, merged_set = (mask(a) for a in (loaded_all[inside], quarantined_all,
+                                                                           suppressed_all, merged_all))
+    own_defect = mask(own_all)
+    loaded_count = int(np.count_nonzero(loaded_set)) + len(strange)
+    duplicates = len(loaded_all) - loaded_count
+    overlap = int(np.count_nonzero(loaded_set & quarantined))
+    suppressed_overlap = int(np.count_nonzero(held_back & (loaded_set | quarantined)))
+    merged_overlap = int(np.count_nonzero(merged_set & (loaded_set | quarantined | held_back)))
+    everything = int(np.count_nonzero(loaded_set | quarantined | held_back | merged_set)) + len(strange)
+    n_quarantined, n_held, n_merged = (int(np.count_nonzero(m)) for m in (quarantined, held_back, merged_set))
     holds = duplicates == 0 and overlap == 0 and suppressed_overlap == 0 and merged_overlap == 0 \
-        and len(everything) == source_rows \
-        and len(loaded_all) + len(quarantined) + len(held_back) + len(merged_set) == source_rows
-    equation = f"{source_rows} = {len(loaded_all)} + {len(quarantined)}" + (
-        f" + {len(held_back)}" if len(held_back) or len(merged_set) else "") + (
-        f" + {len(merged_set)}" if len(merged_set) else "")
+        and everything == source_rows and len(loaded_all) + n_quarantined + n_held + n_merged == source_rows
+    equation = f"{source_rows} = {len(loaded_all)} + {n_quarantined}" + (
+        f" + {n_held}" if n_held or n_merged else "") + (f" + {n_merged}" if n_merged else "")
     return {
         "source_rows": source_rows,
         "loaded": len(loaded_all),
-        "quarantined": len(quarantined),
-        "suppressed": len(held_back),
-        "merged": len(merged_set),
+        "quarantined": n_quarantined,
+        "suppressed": n_held,
+        "merged": n_merged,
         "equation": equation,
         "holds": holds,
-        "quarantined_cascade": len(np.setdiff1d(quarantined, own_defect, assume_unique=True)),
+        "quarantined_cascade": int(np.count_nonzero(quarantined & ~own_defect)),
         "loaded_twice": duplicates,
         "loaded_and_quarantined": overlap,
         "suppressed_and_loaded_or_quarantined": suppressed_overlap,

@@ -100,3 +100,33 @@ def test_cascade_lines_counted_apart():
 
     assert result["holds"] is True
     assert (result["quarantined"], result["quarantined_cascade"]) == (3, 1)
+
+
+def test_counts_equal_the_set_arithmetic_on_random_books():
+    """The masks give what plain set arithmetic gives, lines loaded twice, beyond the file or negative included."""
+    import random
+
+    rng = random.Random(11)
+    for _ in range(200):
+        rows = rng.randint(1, 40)
+        pool = list(range(2, rows + 4))
+        loaded = [rng.choice(pool) for _ in range(rng.randint(0, rows))]
+        loaded += rng.sample([10**9, -5, 2**31 - 1], rng.randint(0, 2))  # rows altered in the target
+        reasons = ["ID_FORMAT", "PARENT_QUARANTINED"]
+        rejects = [(rng.choice(pool), rng.choice(reasons)) for _ in range(rng.randint(0, 6))]
+        suppressed, merged = rng.sample(pool, rng.randint(0, 3)), rng.sample(pool, rng.randint(0, 3))
+        got = entity_balance(rows, loaded, _rejects(*rejects) if rejects else _rejects((2, "X")).slice(0, 0),
+                             suppressed, merged)
+        quarantined, own = {line for line, _ in rejects}, {line for line, r in rejects if r != "PARENT_QUARANTINED"}
+        loaded_set, held, merged_set = set(loaded), set(suppressed), set(merged)
+        assert got["loaded_twice"] == len(loaded) - len(loaded_set)
+        assert got["loaded_and_quarantined"] == len(loaded_set & quarantined)
+        assert got["suppressed_and_loaded_or_quarantined"] == len(held & (loaded_set | quarantined))
+        assert got["merged_and_kept"] == len(merged_set & (loaded_set | quarantined | held))
+        assert got["quarantined_cascade"] == len(quarantined - own)
+        assert (got["quarantined"], got["suppressed"], got["merged"]) == (len(quarantined), len(held), len(merged_set))
+        assert got["holds"] == (len(loaded) == len(loaded_set) and not loaded_set & quarantined
+                                and not held & (loaded_set | quarantined)
+                                and not merged_set & (loaded_set | quarantined | held)
+                                and len(loaded_set | quarantined | held | merged_set) == rows
+                                and len(loaded) + len(quarantined) + len(held) + len(merged_set) == rows)
