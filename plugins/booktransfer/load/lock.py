@@ -120,7 +120,7 @@ def transfer_lock(engine: Engine, transfer_id: str, run_id: str) -> Iterator[Non
 LEASE = "*"
 """`transfer_runs.entity` of the record naming the run whose partitions load the transfer (action CLAIMED)."""
 SIBLING_WAIT_SECONDS = 600.0
-SIBLING_POLL_SECONDS = 0.5
+SIBLING_POLL_SECONDS = 0.1
 
 
 def run_tag(transfer_id: str, run_id: str) -> str:
