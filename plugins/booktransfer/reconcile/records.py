@@ -192,17 +192,24 @@ def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: p
     return pa.table([pa.array(list(values), t) for values, t in zip(data, types.types, strict=True)], schema=types)
 
 
-def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, list[str] | None]:
-    """The rows this context expects in the target (protected, without suppressed ones) and, in a partition's
-    context, its share of the key's first column (every value it owns, suppressed rows' included)."""
+def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Schema, list[str] | None]:
+    """The rows this context expects in the target (protected, without suppressed ones; key, source line and
+    fingerprint), the staged schema of every column the check reads back and, in a partition's context, its
+    share of the key's first column (every value it owns, suppressed rows' included)."""
     from booktransfer.load.stage import without_suppressed
 
-    protected = ctx.read_staged(ctx.stage_path("protected", mapping.entity)) if ctx.partition is not None \
-        else ctx.read_stage("protected", mapping.entity)
+    path = ctx.stage_path("protected", mapping.entity)
+    staged = ctx.staged_schema(path if ctx.partition is not None or ctx.partitions == 1
+                               else ctx.for_partition(0).stage_path("protected", mapping.entity))
+    wanted = [*mapping.key, LINE_COLUMN, *(f.target for f in fingerprint_fields(mapping))]
+    schema = pa.schema([staged.field(c) for c in dict.fromkeys(wanted) if c in staged.names])
+    needed = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN]) if c in staged.names]
+    protected = ctx.read_staged(path, needed) if ctx.partition is not None \
+        else ctx.read_stage("protected", mapping.entity, needed)
     share = None
     if ctx.partition is not None and ctx.partitions > 1:
         share = pc.unique(protected.column(mapping.key[0]).drop_null().cast(pa.string())).to_pylist()
-    return without_suppressed(ctx, mapping.entity, protected), share
+    return without_suppressed(ctx, mapping.entity, protected), schema, share
 
 
 def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
@@ -212,10 +219,8 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
     receives the source lines of the target rows it read."""
     from booktransfer.protect.fingerprint import fingerprint_buyer_table
 
-    expected, share = _expected(ctx, mapping)
-    columns = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, *(f.target for f in fingerprint_fields(mapping))])
-               if c in expected.column_names]
-    rows = read_target_table(engine, mapping.entity, ctx.transfer_id, expected.select(columns).schema,
+    expected, schema, share = _expected(ctx, mapping)
+    rows = read_target_table(engine, mapping.entity, ctx.transfer_id, schema,
                              (mapping.key[0], share) if share is not None else None)
     if lines is not None:
         lines[mapping.entity] = rows.column("source_line").combine_chunks()
