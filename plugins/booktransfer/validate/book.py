@@ -14,6 +14,7 @@ reason (`CASCADE_REASONS`), which the report and the ground-truth check keep apa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,10 +211,11 @@ def repoint(states: dict[str, EntityState], mapping_set: MappingSet, rule: Merge
                                                          column)
 
 
-def _lookup(lookups: dict[tuple, Any], key: tuple, values: Any, pool: Any) -> Lookup:
-    if key not in lookups:
-        lookups[key] = Lookup(values(), pool())
-    return lookups[key]
+def _once(cache: dict[tuple, Any], key: tuple, make: Callable[..., Any], *args: Any) -> Any:
+    """`make(*args)`, computed on the first pass only (the rows stay the same; only which are held changes)."""
+    if key not in cache:
+        cache[key] = make(*args)
+    return cache[key]
 
 
 def check_references(states: dict[str, EntityState], mapping_set: MappingSet, first_pass: bool,
@@ -228,15 +230,13 @@ def check_references(states: dict[str, EntityState], mapping_set: MappingSet, fi
             parent, column = spec.references.split(".")
             values = state.table.column(spec.target).combine_chunks()
             present = np.asarray(pc.is_valid(values))
-            if ("source", entity, spec.target) not in lookups:  # the source rows: the same every pass
-                lookups[("source", entity, spec.target)] = _in(values, states[parent].source.column(column))
-            in_source = lookups[("source", entity, spec.target)]
+            in_source = _once(lookups, ("source", entity, spec.target), _in, values,
+                              states[parent].source.column(column))
             if first_pass:
                 state.hold(present & ~in_source, f"REF.{entity}.{spec.target}", spec.target, ORPHAN_REFERENCE,
                            only_new=False)
-            loaded = _lookup(lookups, ("rows", entity, spec.target), lambda values=values: values,
-                             lambda parent=parent, column=column: states[parent].table.column(column)
-                             ).among(states[parent].live())
+            loaded = _once(lookups, ("rows", entity, spec.target), Lookup, values,
+                           states[parent].table.column(column)).among(states[parent].live())
             changed |= state.hold(present & in_source & ~loaded, f"CASCADE.{entity}.{spec.target}", spec.target,
                                   PARENT_QUARANTINED, only_new=True) > 0
     return changed
@@ -257,12 +257,10 @@ def check_aggregate(states: dict[str, EntityState], rule: Aggregate, first_pass:
                     f"BOOK.{rule.parent}.{rule.required_child.value.lower()}", rule.parent_key,
                     f"NO_{rule.required_child.value}", only_new=False)
     key = (rule.parent, rule.child, rule.child_key)
-    held_children = _lookup(lookups, ("held",) + key, lambda: keys,
-                            lambda: child.table.column(rule.child_key)).among(child.held)
-    if ("rejected",) + key not in lookups:  # the rows the map stage quarantined: the same every pass
-        rejected = child.source.filter(pc.is_in(child.source.column(LINE_COLUMN), value_set=child.rejected_lines))
-        lookups[("rejected",) + key] = _in(keys, rejected.column(rule.child_key))
-    return parent.hold(held_children | lookups[("rejected",) + key], f"CASCADE.{rule.parent}.{rule.child}",
+    held_children = _once(lookups, ("held", *key), Lookup, keys, child.table.column(rule.child_key))
+    rejected = _once(lookups, ("rejected", *key), lambda: _in(keys, child.source.filter(pc.is_in(
+        child.source.column(LINE_COLUMN), value_set=child.rejected_lines)).column(rule.child_key)))
+    return parent.hold(held_children.among(child.held) | rejected, f"CASCADE.{rule.parent}.{rule.child}",
                        rule.parent_key, DEPENDENT_QUARANTINED, only_new=True) > 0
 
 
