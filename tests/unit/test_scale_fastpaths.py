@@ -179,7 +179,8 @@ def test_manifest_channels_and_roles_from_arrays():
     roles = pa.array(["INSURED,HOLDER", "BENEFICIARY", "BENEFICIARY,INSURED", "INSURED", "HOLDER", None])
     via = pa.array([None, "X", "Y", None, "Z", None])
     guardian = np.array([False, True, False, False, False, True])
-    rows = manifest_table(persons, roles, via, guardian, TransferSettings()).to_pylist()
+    shown, has, not_holder = role_flags(roles)
+    rows = manifest_table(persons, shown, not_holder, via, guardian, TransferSettings()).to_pylist()
     assert [(r["roles"], r["channel"], r["via_customer_no"], r["status"], r["addressee"]) for r in rows] == [
         ("HOLDER,INSURED", "SMS", None, "PENDING", "SUBJECT"),
         ("BENEFICIARY", "POST", None, "PENDING", "GUARDIAN"),
@@ -188,9 +189,8 @@ def test_manifest_channels_and_roles_from_arrays():
         ("HOLDER", "NONE", None, "NO_CHANNEL", "SUBJECT"),  # a holder is never notified through another
         ("NONE", "NONE", None, "NO_CHANNEL", "GUARDIAN")]
     assert [r["source_line"] for r in rows] == [2, 3, 4, 5, 6, 7]
-    off = manifest_table(persons, roles, via, guardian, TransferSettings(notify_via_policyholder=False))
+    off = manifest_table(persons, shown, not_holder, via, guardian, TransferSettings(notify_via_policyholder=False))
     assert off.column("channel").to_pylist()[2] == "NONE"
-    _, has, not_holder = role_flags(roles)
     assert has.tolist() == [True, True, True, True, True, False]
     assert not_holder.tolist() == [False, True, True, True, False, False]
 

@@ -27,7 +27,7 @@ NONE = -1
 _STATES = (ConsentState.GRANTED.value, ConsentState.REFUSED.value, ConsentState.WITHDRAWN.value,
            ConsentState.UNKNOWN.value)
 _RANKED = _STATES[:3]
-GRANTED, UNKNOWN = 0, 3
+GRANTED, UNKNOWN = _STATES.index(ConsentState.GRANTED.value), _STATES.index(ConsentState.UNKNOWN.value)
 _REASONS = tuple(r.value for r in Reason)
 _BASES = tuple(b.value for b in LegalBasis)
 _NOT_GRANTED = np.array([0] + [_REASONS.index(r.value) for r in (Reason.CONSENT_REFUSED, Reason.CONSENT_WITHDRAWN,

@@ -62,16 +62,17 @@ def notification_manifest(persons: pa.Table, roles: Mapping[str, set[str]], via_
     """The manifest for the natural persons loaded (`persons`: customers rows in the buyer's shape), from each
     customer's roles, policyholder to notify through and need of a guardian by customer number."""
     numbers = persons.column("customer_no").to_pylist()
-    return manifest_table(persons, pa.array([",".join(sorted(roles[c])) if roles.get(c) else None for c in numbers],
-                                            pa.string()),
-                          pa.array([via_holder.get(c) for c in numbers], pa.string()),
+    shown, _, not_holder = role_flags(pa.array([",".join(sorted(roles[c])) if roles.get(c) else None
+                                                for c in numbers], pa.string()))
+    return manifest_table(persons, shown, not_holder, pa.array([via_holder.get(c) for c in numbers], pa.string()),
                           np.array([c in guardian for c in numbers], dtype=bool), settings)
 
 
-def manifest_table(persons: pa.Table, roles: pa.Array, via: pa.Array, guardian: np.ndarray,
-                   settings: TransferSettings) -> pa.Table:
-    """`notification_manifest` from arrays in the order of `persons`: role names joined by commas (null: none),
-    the policyholder of the person's first policy (null: none), whether the person needs a guardian."""
+def manifest_table(persons: pa.Table, roles: pa.Array, not_holder: np.ndarray, via: pa.Array,
+                   guardian: np.ndarray, settings: TransferSettings) -> pa.Table:
+    """`notification_manifest` from arrays in the order of `persons`: the roles text and whether the person has
+    roles but holds no policy (`role_flags`), the policyholder of their first policy (null: none), whether they
+    need a guardian."""
     import pyarrow.compute as pc
 
     n = persons.num_rows
@@ -81,13 +82,12 @@ def manifest_table(persons: pa.Table, roles: pa.Array, via: pa.Array, guardian: 
             else pa.nulls(n, pa.string())
 
     mobile, address = contact("mobile"), contact("address")
-    shown, _, not_holder = role_flags(roles)
     via = via.combine_chunks() if isinstance(via, pa.ChunkedArray) else via
     through_holder = not_holder & np.asarray(pc.is_valid(via)) & bool(settings.notify_via_policyholder)
     channel = np.select([np.asarray(pc.is_valid(mobile)), np.asarray(pc.is_valid(address)), through_holder],
                         [0, 1, 2], 3)
     return pa.table({
-        "customer_no": persons.column("customer_no").combine_chunks().cast(pa.string()), "roles": shown,
+        "customer_no": persons.column("customer_no").combine_chunks().cast(pa.string()), "roles": roles,
         "addressee": pa.array(["SUBJECT", "GUARDIAN"], pa.string()).take(pa.array(guardian.astype(np.int8))),
         "channel": _CHANNELS.take(pa.array(channel)),
         "via_customer_no": pc.if_else(pa.array(channel == 2), via.cast(pa.string()), pa.scalar(None, pa.string())),

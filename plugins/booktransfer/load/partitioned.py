@@ -237,11 +237,11 @@ def partition_plan(ctx: RunContext, read: Reader) -> LoadPlan:
     permitted = frozenset(book["summary"]["permitted_purposes"])
     reconsented = frozenset(book["summary"]["reconsented_purposes"])
     declared = frozenset(settings.buyer_purposes)
-    _, has_roles, not_holder = role_flags(roles)
+    shown, has_roles, not_holder = role_flags(roles)
     restricted = np.asarray(pc.fill_null(pc.is_in(people, value_set=pa.array(list(held), pa.string())), False))
     status = consent_status_arrays(people, guardian, has_roles, not_holder, restricted, kept.get(CONSENTS), extra,
                                    purpose_order(permitted, reconsented, declared), declared)
-    manifest = manifest_table(persons, roles, via, guardian, settings)
+    manifest = manifest_table(persons, shown, not_holder, via, guardian, settings)
     share = ctx.partition_label
     tables = [TableLoad(e, kept[e], tuple(spec.key), share) for e, spec in mapping.entities.items()]
     tables += [TableLoad(CONSENT_STATUS, status, STATUS_KEY, share), TableLoad(MANIFEST, manifest, MANIFEST_KEY, share),
