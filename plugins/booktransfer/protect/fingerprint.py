@@ -124,8 +124,10 @@ def _decimal_texts(values: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
     text = values.cast(pa.string())
-    text = pc.replace_substring_regex(text, r"^(-?[0-9]+)\.0*$", r"\1")
-    text = pc.replace_substring_regex(text, r"^(-?[0-9]+\.[0-9]*?[1-9])0+$", r"\1")
+    if values.type.scale > 0:  # every text has a point: trailing zeros, then a bare point, go ("3650.00" -> "3650")
+        text = pc.utf8_rtrim(pc.utf8_rtrim(text, characters="0"), characters=".")
+    elif values.type.scale < 0:  # Arrow prints an exponent: the row-wise rule
+        return pa.array([canonical_value(v, FieldType.DECIMAL) for v in values.to_pylist()], pa.string())
     return pc.if_else(pc.equal(text, "-0"), pa.scalar("0"), text)
 
 
@@ -162,30 +164,70 @@ def _whole_seconds(values: pa.Array) -> pa.Array | None:
         return None
 
 
-def _json_strings(texts: pa.Array) -> pa.Array:
+def _plain(texts: pa.Array) -> bool:
+    """True when no text holds a byte JSON escapes: a quote, a backslash or a control character (one pass over the
+    array's UTF-8 bytes; every byte of a multi-byte character is 0x80 or above, so none is mistaken for one)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if len(texts) == texts.null_count:
+        return True
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offsets = np.frombuffer(texts.buffers()[1], width)[texts.offset:texts.offset + len(texts) + 1]
+    data = np.frombuffer(texts.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    return not ((data < 0x20).any() or (data == 0x22).any() or (data == 0x5C).any())
+
+
+def _json_strings(texts: pa.Array, plain: bool | None = None) -> pa.Array:
     """Each text as a JSON string exactly as `json.dumps(..., ensure_ascii=False)` writes it; null as `null`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    special = pc.fill_null(pc.match_substring_regex(texts, r'[\x00-\x1f"\\]'), False)
-    if pc.any(special).as_py():  # a quote, a backslash or a control character somewhere: escape
+    if not (_plain(texts) if plain is None else plain):  # a quote, a backslash or a control character: escape
         if pc.any(pc.fill_null(pc.match_substring_regex(texts, r"[\x00-\x1f]"), False)).as_py():
             return pa.array([json.dumps(v, ensure_ascii=False) for v in texts.to_pylist()], pa.string())
         texts = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
     return pc.fill_null(pc.binary_join_element_wise('"', texts, '"', ""), "null")
 
 
-def canonical_rows(transfer_id: str, entity: str, lines: pa.Array, columns: list[tuple[str, pa.Array]]) -> pa.Array:
-    """`canonical_row` for a whole table at once (Arrow string kernels); each row's text, not yet encoded."""
+def canonical_head(transfer_id: str, entity: str) -> bytes:
+    """The bytes every canonical row of an entity starts with (up to its source line)."""
+    return (json.dumps([ROW_FORMAT, transfer_id, entity], ensure_ascii=False, separators=(",", ":"))[:-1]
+            + ",").encode("utf-8")
+
+
+def canonical_tails(lines: pa.Array, columns: list[tuple[str, pa.Array]]) -> pa.Array:
+    """Each row's canonical text after `canonical_head` (Arrow string kernels, one join over all the columns).
+
+    A column without nulls and without a character to escape goes into the join as it is, between literal
+    quotes; any other through `_json_strings`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    head = json.dumps([ROW_FORMAT, transfer_id, entity], ensure_ascii=False, separators=(",", ":"))[:-1] + ","
-    pieces: list[Any] = [head, lines.cast(pa.string()), ",["]
+    pieces: list[Any] = [lines.cast(pa.string()), ",["]
     for i, (name, texts) in enumerate(columns):
-        pieces += [("," if i else "") + "[" + json.dumps(name, ensure_ascii=False) + ",", _json_strings(texts), "]"]
+        opening = ("," if i else "") + "[" + json.dumps(name, ensure_ascii=False) + ","
+        plain = _plain(texts)
+        if plain and texts.null_count == 0:
+            pieces += [opening + '"', texts, '"]']
+        else:
+            pieces += [opening, _json_strings(texts, plain), "]"]
     pieces.append("]]")
-    return pc.binary_join_element_wise(*pieces, "")
+    merged: list[Any] = []
+    for piece in pieces:  # adjacent literals as one
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*merged, "")
+
+
+def canonical_rows(transfer_id: str, entity: str, lines: pa.Array, columns: list[tuple[str, pa.Array]]) -> pa.Array:
+    """`canonical_row` for a whole table at once (Arrow string kernels); each row's text, not yet encoded."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(canonical_head(transfer_id, entity).decode("utf-8"),
+                                       canonical_tails(lines, columns), "")
 
 
 def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, clear: pa.Table,
@@ -198,15 +240,16 @@ def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, c
         source = protected if field.protection in (Protection.TOKEN, Protection.GENERALIZE) else clear
         columns.append((field.target, canonical_column(source.column(field.target).combine_chunks(),
                                                        value_kind(field))))
-    rows = canonical_rows(transfer_id, mapping.entity, pa.array(lines, pa.int64()), columns)
-    return fingerprint_texts(ring.audit_key, rows)
+    tails = canonical_tails(pa.array(lines, pa.int64()), columns)
+    return fingerprint_texts(ring.audit_key, tails, canonical_head(transfer_id, mapping.entity))
 
 
-def fingerprint_texts(audit_key: bytes, texts: pa.Array) -> list[str]:
-    """`fingerprint` of each canonical row text (an Arrow string array: its UTF-8 bytes as they are)."""
+def fingerprint_texts(audit_key: bytes, texts: pa.Array, prefix: bytes = b"") -> list[str]:
+    """`fingerprint` of `prefix` + each text (an Arrow string array: its UTF-8 bytes as they are); the prefix is
+    hashed once, not once per row."""
     import pyarrow as pa
 
-    return list(map(hmac_sha256_hex(audit_key), texts.cast(pa.binary()).to_pylist()))
+    return list(map(hmac_sha256_hex(audit_key, prefix), texts.cast(pa.binary()).to_pylist()))
 
 
 def _buyer_value(ring: Keyring, field: FieldSpec, row: Mapping[str, Any]) -> str | None:
@@ -267,7 +310,8 @@ def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapp
                 values = pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
                 kind = FieldType.STRING
         columns.append((field.target, canonical_column(values, kind)))
-    return fingerprint_texts(ring.audit_key, canonical_rows(transfer_id, mapping.entity, lines, columns))
+    return fingerprint_texts(ring.audit_key, canonical_tails(lines, columns),
+                             canonical_head(transfer_id, mapping.entity))
 
 
 def mismatched_lines(ring: Keyring, transfer_id: str, mapping: EntityMapping,

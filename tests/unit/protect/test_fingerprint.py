@@ -164,8 +164,9 @@ def test_tampered_ciphertext_names_entity_and_source_line():
 TRICKY = ['a"b', "c\\d", "x\ny", None, "张三", "\x01", "e\u2028f", "𪚥", "", " 前后 ", '\\"', "\t"]
 
 
-@pytest.mark.parametrize("texts", [TRICKY, [t for t in TRICKY if t is None or not any(ord(c) < 32 for c in t)]],
-                         ids=["with-control-characters", "without"])
+@pytest.mark.parametrize("texts", [TRICKY, [t for t in TRICKY if t is None or not any(ord(c) < 32 for c in t)],
+                                   ["abc", "张三", "", " 前后 ", "𪚥"], ["abc", None, "张三"]],
+                         ids=["with-control-characters", "without", "plain", "plain-with-null"])
 def test_vectorized_rows_equal_the_reference_serialization(texts):
     """canonical_rows (Arrow kernels) writes byte for byte what canonical_row (json.dumps) writes, row by row."""
     lines = pa.array(range(2, 2 + len(texts)), pa.int64())
@@ -189,6 +190,22 @@ def test_vectorized_canonical_columns_equal_canonical_value():
         (pa.array([7, -3, None], pa.int64()), FieldType.INTEGER, [7, -3, None]),
         (pa.array(stamps, pa.timestamp("s")), FieldType.TIMESTAMP, stamps),
         (pa.array([1987, None], pa.int32()), None, [1987, None]),
+        (pa.array([Decimal("100"), Decimal("-0"), Decimal("7"), None], pa.decimal128(10, 0)), FieldType.DECIMAL,
+         [Decimal("100"), Decimal("-0"), Decimal("7"), None]),
     ]
     for array, kind, values in cases:
         assert canonical_column(array, kind).to_pylist() == [canonical_value(v, kind) for v in values], kind
+
+
+@pytest.mark.parametrize("special", ['"', "\\", "\x00", "\n", "\x1f"])
+def test_plain_check_sees_every_character_json_escapes(special):
+    """The byte check that lets a column skip escaping flags a quote, a backslash and every control character,
+    wherever the array starts in its buffers (a slice), and nothing else."""
+    from booktransfer.protect.fingerprint import _plain
+
+    texts = pa.array(["张三", "a" + special + "b", None, "plain", "\x7f\u2028"], pa.string())
+    assert not _plain(texts)
+    assert not _plain(texts.slice(1, 2))
+    assert _plain(texts.slice(2))
+    assert _plain(pa.array([None, None], pa.string()))
+    assert not _plain(pa.array(["x", special], pa.large_string()).slice(1))
