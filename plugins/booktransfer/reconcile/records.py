@@ -84,7 +84,45 @@ def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, An
 
 
 def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -> dict[str, pa.Table]:
-    """Vectorized comparison by key: duplicates, missing, unexpected, and fingerprint mismatches."""
+    """Vectorized comparison by key: duplicates, missing, unexpected, and fingerprint mismatches.
+
+    Each target row's key is looked up among the expected keys (`index_in`), and counts per expected row say
+    what a join would: a key the target holds more than once (DUPLICATE_KEY, every such row), an expected row
+    no target row holds (MISSING_IN_TARGET), a target key nothing expected (UNEXPECTED_IN_TARGET), one row each
+    side with different fingerprints (VALUES_DIFFER, by the target row's source line). Expected keys are unique
+    after validation; when they are not, `compare_by_join` decides."""
+    import numpy as np
+
+    exp_keys, act_keys = _key_array(expected, key), _key_array(actual, key)
+    if len(exp_keys) == 0 or pc.count_distinct(exp_keys).as_py() != len(exp_keys):
+        return compare_by_join(expected, actual, key)
+    index = pc.index_in(act_keys, value_set=exp_keys)
+    matched = index.is_valid().to_numpy(zero_copy_only=False)
+    at = index.fill_null(0).to_numpy(zero_copy_only=False)
+    hits = np.bincount(at[matched], minlength=len(exp_keys))
+    duplicate = matched & (hits[at] > 1)
+    stray = np.flatnonzero(~matched)
+    if len(stray):  # keys nothing expected: duplicates among themselves
+        strays = act_keys.take(pa.array(stray))
+        counts = pc.value_counts(strays)
+        many = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+        duplicate[stray] = pc.is_in(strays, value_set=many).to_numpy(zero_copy_only=False)
+    single = matched & ~duplicate
+    expected_fp = expected.column(FINGERPRINT_COLUMN).combine_chunks().take(pa.array(at))
+    differ = single & pc.fill_null(pc.not_equal(actual.column("actual_fp").combine_chunks(), expected_fp),
+                                   True).to_numpy(zero_copy_only=False)
+    lines = actual.select(["source_line"])
+    return {
+        "DUPLICATE_KEY": lines.filter(pa.array(duplicate)),
+        "MISSING_IN_TARGET": expected.filter(pa.array(hits == 0)).select([LINE_COLUMN]).rename_columns(
+            ["source_line"]),
+        "UNEXPECTED_IN_TARGET": lines.filter(pa.array(~matched & ~duplicate)),
+        "VALUES_DIFFER": lines.filter(pa.array(differ)),
+    }
+
+
+def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -> dict[str, pa.Table]:
+    """`compare_entity` as a full outer join of the expected rows with the target rows whose key is single."""
     exp = expected.append_column(_KEY, _key_array(expected, key)).select([_KEY, LINE_COLUMN, FINGERPRINT_COLUMN])
     act = actual.append_column(_KEY, _key_array(actual, key)).select([_KEY, "source_line", "actual_fp"])
     counts = act.group_by(_KEY).aggregate([([], "count_all")])

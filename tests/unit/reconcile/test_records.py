@@ -8,11 +8,13 @@ from booktransfer.reconcile.records import compare_entity
 
 
 def _expected(keys, lines, fps):
-    return pa.table({"customer_no": keys, "_line": pa.array(lines, pa.int64()), "row_fingerprint": fps})
+    return pa.table({"customer_no": pa.array(keys, pa.string()), "_line": pa.array(lines, pa.int64()),
+                     "row_fingerprint": pa.array(fps, pa.string())})
 
 
 def _actual(keys, lines, fps):
-    return pa.table({"customer_no": keys, "source_line": pa.array(lines, pa.int64()), "actual_fp": fps})
+    return pa.table({"customer_no": pa.array(keys, pa.string()), "source_line": pa.array(lines, pa.int64()),
+                     "actual_fp": pa.array(fps, pa.string())})
 
 
 def _lines(found):
@@ -44,3 +46,44 @@ def test_large_sets_are_compared_whole():
     found = compare_entity(_expected(keys, list(range(2, n + 2)), fps), _actual(keys, list(range(2, n + 2)), changed),
                            ("customer_no",))
     assert _lines(found)["VALUES_DIFFER"] == [n + 1]
+
+
+def test_lookup_by_index_equals_the_join_on_random_sets():
+    """compare_entity (index lookup and counts) finds what the full outer join finds, on 300 random pairs of sets
+    with missing, unexpected, duplicated (expected or not) and changed rows, one- and two-column keys."""
+    import random
+
+    from booktransfer.reconcile.records import compare_by_join
+
+    rng = random.Random(11)
+    seen = set()
+    for case in range(300):
+        n = rng.randint(0, 40)
+        keys = [f"K{i}" for i in rng.sample(range(60), n)]
+        expected = _expected(keys, list(range(2, n + 2)), [f"f{k}" for k in keys])
+        rows = [(k, line, f"f{k}") for k, line in zip(keys, range(2, n + 2), strict=True) if rng.random() > 0.2]
+        rows += [(f"K{rng.randint(0, 80)}", 100 + i, "fx") for i in range(rng.randint(0, 5))]  # strays or doubles
+        rows = [(k, line, fp if rng.random() > 0.15 else "CHANGED") for k, line, fp in rows]
+        rng.shuffle(rows)
+        actual = _actual([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        if case % 2:  # a two-column key: the same rows, the key split in two
+            def part(table):
+                return pa.array([v[:2] for v in table.column("customer_no").to_pylist()], pa.string())
+
+            expected = expected.append_column("part", part(expected))
+            actual = actual.append_column("part", part(actual))
+            key = ("part", "customer_no")
+        else:
+            key = ("customer_no",)
+        found = _lines(compare_entity(expected, actual, key))
+        assert found == _lines(compare_by_join(expected, actual, key)), case
+        seen.update(reason for reason, lines in found.items() if lines)
+    assert seen == {"DUPLICATE_KEY", "MISSING_IN_TARGET", "UNEXPECTED_IN_TARGET", "VALUES_DIFFER"}
+
+
+def test_duplicate_expected_keys_fall_back_to_the_join():
+    """Expected keys are unique after validation; if they are not, the join's answer is given."""
+    expected = _expected(["a", "a", "b"], [2, 3, 4], ["fa", "fa2", "fb"])
+    actual = _actual(["a", "b"], [2, 4], ["fa", "fb"])
+    found = _lines(compare_entity(expected, actual, ("customer_no",)))
+    assert found["MISSING_IN_TARGET"] == [] and found["VALUES_DIFFER"] == [2]
