@@ -214,3 +214,31 @@ def test_a_schema_mismatch_stops_the_load_before_any_write(engine):
     assert "customers.birth_date: dates do not fit TEXT" in message
     assert "policies.sum_insured: column does not exist in the target" in message
     assert {t: count(engine, t) for t in KEYS} == {t: 0 for t in KEYS}
+
+
+def test_a_sibling_passing_from_its_claim_to_its_share_is_waited_for_not_refused(monkeypatch):
+    """A sibling partition that has claimed the transfer lets go of the exclusive lock before it takes its shared
+    one: a partition looking at the holders in that moment sees nobody. It tries again (and gets in), instead of
+    refusing the load as if another run held the lock (seen in a 4-partition benchmark)."""
+    from booktransfer.load import lock
+
+    engine = engine_for(PG_URL)
+    key, tag = lock.advisory_key("t-race"), lock.run_tag("t-race", "r-1")
+    real, looks = lock._holder_names, []
+
+    def first_look_in_the_gap(conn, k):
+        looks.append(k)
+        if len(looks) == 1:  # the sibling lets go of its claim's exclusive lock just as we look
+            sibling.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            return []
+        return real(conn, k)
+
+    monkeypatch.setattr(lock, "_holder_names", first_look_in_the_gap)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as sibling, \
+            engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        sibling.execute(sa.text("SELECT set_config('application_name', :n, false)"), {"n": f"booktransfer load {tag}"})
+        assert sibling.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
+        lock._pg_acquire(conn, key, tag, "t-race", shared=True)  # refused before the fix
+        assert looks == [key]
+        assert conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key}).scalar_one()
+    engine.dispose()

@@ -145,14 +145,27 @@ def _lease_run(conn: Connection, transfer_id: str) -> str | None:
     return None if newer else lease.run_id
 
 
-def _holders_are_siblings(conn: Connection, key: int, tag: str) -> bool:
+def _holder_names(conn: Connection, key: int) -> list[str]:
+    """application_name of every session holding the transfer's advisory lock (exclusive or shared)."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    names = conn.execute(sa.text(
+    return [n or "" for n in conn.execute(sa.text(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
         "AND l.classid::bigint = :hi AND l.objid::bigint = :lo"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}
-    ).scalars().all()
-    return bool(names) and all(tag in (n or "") for n in names)
+    ).scalars().all()]
+
+
+def _wait_for_siblings(conn: Connection, key: int, tag: str, transfer_id: str, deadline: float) -> None:
+    """After a failed try: refuse when a session of another run holds the lock (or the wait is over), else wait a
+    poll. Nobody holding it is the moment a sibling passes from the claim's exclusive lock to its shared one: the
+    next try decides."""
+    import time
+
+    if any(tag not in name for name in _holder_names(conn, key)) or time.monotonic() > deadline:
+        raise TransferLocked(f"transfer {transfer_id} is being loaded right now by {_pg_holder(conn, key)}; "
+                             "a second concurrent load of the same transfer is refused — let it finish, then "
+                             "re-run if needed")
+    time.sleep(SIBLING_POLL_SECONDS)
 
 
 def _pg_claim(conn: Connection, key: int, tag: str, transfer_id: str, run_id: str, claim: Callable[[], None]) -> None:
@@ -168,11 +181,7 @@ def _pg_claim(conn: Connection, key: int, tag: str, transfer_id: str, run_id: st
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             return
-        if not _holders_are_siblings(conn, key, tag) or time.monotonic() > deadline:
-            raise TransferLocked(f"transfer {transfer_id} is being loaded right now by {_pg_holder(conn, key)}; "
-                                 "a second concurrent load of the same transfer is refused — let it finish, then "
-                                 "re-run if needed")
-        time.sleep(SIBLING_POLL_SECONDS)
+        _wait_for_siblings(conn, key, tag, transfer_id, deadline)
 
 
 def _pg_acquire(conn: Connection, key: int, tag: str, transfer_id: str, shared: bool) -> None:
@@ -183,11 +192,7 @@ def _pg_acquire(conn: Connection, key: int, tag: str, transfer_id: str, shared: 
     fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     deadline = time.monotonic() + SIBLING_WAIT_SECONDS
     while not conn.execute(sa.text(f"SELECT {fn}(:k)"), {"k": key}).scalar_one():
-        if not _holders_are_siblings(conn, key, tag) or time.monotonic() > deadline:
-            raise TransferLocked(f"transfer {transfer_id} is being loaded right now by {_pg_holder(conn, key)}; "
-                                 "a second concurrent load of the same transfer is refused — let it finish, then "
-                                 "re-run if needed")
-        time.sleep(SIBLING_POLL_SECONDS)
+        _wait_for_siblings(conn, key, tag, transfer_id, deadline)
 
 
 def _check_lease(conn: Connection, transfer_id: str, run_id: str) -> None:
