@@ -75,6 +75,27 @@ def test_the_vectorised_buyer_fingerprint_equals_the_per_row_one():
     assert fingerprint_buyer_table(ring, "t-1", THINGS, buyer) == protected.column("row_fingerprint").to_pylist()
 
 
+def test_the_canonical_rows_verify_compares_are_the_bytes_the_fingerprints_cover():
+    """Verify compares the target row's canonical form (decrypted) with the mapped row's (clear staging and
+    stored tokens): equal to each other, and the head plus each one hashes to the row's staged fingerprint."""
+    from booktransfer.protect.fingerprint import (
+        buyer_tails,
+        canonical_head,
+        fingerprint,
+        mapped_tails,
+    )
+
+    ring = fixed_ring()
+    clear = things(300)
+    protected = protect_rows(THINGS, clear, ring, "t-1", date(2025, 12, 31)).table
+    buyer = protected.rename_columns(["source_line" if c == LINE_COLUMN else c for c in protected.column_names])
+    expected = mapped_tails(THINGS, clear, protected, clear.column(LINE_COLUMN).combine_chunks())
+    assert buyer_tails(ring, THINGS, buyer).equals(expected)
+    head = canonical_head("t-1", "things")
+    assert [fingerprint(ring.audit_key, head + t) for t in expected.cast(pa.binary()).to_pylist()] == \
+        protected.column("row_fingerprint").to_pylist()
+
+
 def test_a_tampered_ciphertext_stops_the_vectorised_fingerprint_naming_column_and_line():
     ring = fixed_ring()
     protected = protect_rows(THINGS, things(20), ring, "t-1", date(2025, 12, 31)).table

@@ -230,17 +230,23 @@ def canonical_rows(transfer_id: str, entity: str, lines: pa.Array, columns: list
                                        canonical_tails(lines, columns), "")
 
 
-def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, clear: pa.Table,
-                      protected: pa.Table, lines: list[int]) -> list[str]:
-    """Fingerprints of mapped rows: clear values from `clear`, token and generalized values from `protected`."""
-    import pyarrow as pa
-
+def mapped_tails(mapping: EntityMapping, clear: pa.Table, protected: pa.Table, lines: pa.Array) -> pa.Array:
+    """The canonical rows (after `canonical_head`) of mapped rows: clear values from `clear`, token and generalized
+    values from `protected` (both in the same row order as `lines`)."""
     columns = []
     for field in fingerprint_fields(mapping):
         source = protected if field.protection in (Protection.TOKEN, Protection.GENERALIZE) else clear
         columns.append((field.target, canonical_column(source.column(field.target).combine_chunks(),
                                                        value_kind(field))))
-    tails = canonical_tails(pa.array(lines, pa.int64()), columns)
+    return canonical_tails(lines, columns)
+
+
+def fingerprint_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, clear: pa.Table,
+                      protected: pa.Table, lines: list[int]) -> list[str]:
+    """Fingerprints of mapped rows: clear values from `clear`, token and generalized values from `protected`."""
+    import pyarrow as pa
+
+    tails = mapped_tails(mapping, clear, protected, pa.array(lines, pa.int64()))
     return fingerprint_texts(ring.audit_key, tails, canonical_head(transfer_id, mapping.entity))
 
 
@@ -294,9 +300,9 @@ def _clear_texts(ring: Keyring, mapping: EntityMapping, field: FieldSpec, values
     return pa.array(clear, pa.string())
 
 
-def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: pa.Table) -> list[str]:
-    """`fingerprint_buyer_row` for a whole table read back from the buyer (columns typed as the protect stage
-    staged them, `source_line` included), vectorised: Arrow canonical texts, one HMAC per row."""
+def buyer_tails(ring: Keyring, mapping: EntityMapping, rows: pa.Table) -> pa.Array:
+    """The canonical rows (after `canonical_head`) of rows read back from the buyer (columns typed as the protect
+    stage staged them, `source_line` included), ciphertexts decrypted: what `fingerprint_buyer_table` hashes."""
     import pyarrow as pa
 
     lines = rows.column("source_line").combine_chunks()
@@ -310,7 +316,13 @@ def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapp
                 values = pa.array([canonical_value(v, kind) for v in values.to_pylist()], pa.string())
                 kind = FieldType.STRING
         columns.append((field.target, canonical_column(values, kind)))
-    return fingerprint_texts(ring.audit_key, canonical_tails(lines, columns),
+    return canonical_tails(lines, columns)
+
+
+def fingerprint_buyer_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: pa.Table) -> list[str]:
+    """`fingerprint_buyer_row` for a whole table read back from the buyer, vectorised: Arrow canonical texts
+    (`buyer_tails`), one HMAC per row."""
+    return fingerprint_texts(ring.audit_key, buyer_tails(ring, mapping, rows),
                              canonical_head(transfer_id, mapping.entity))
 
 

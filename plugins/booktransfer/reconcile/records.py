@@ -1,26 +1,33 @@
-"""Record-level reconciliation: every row the target holds for the transfer, re-fingerprinted and compared.
+"""Record-level reconciliation: every row the target holds for the transfer, decrypted and compared.
 
-Expected: the protected staging rows (source line, entity key, fingerprint taken before protection).
-Actual: the buyer's rows read back, decrypted, re-canonicalized and re-fingerprinted. Compared with
-vectorized joins on the entity key, never capped. Each difference gets a typed reason:
+Expected: the staged rows (source line, entity key, the fingerprint taken before protection, and the row's
+canonical serialization — the bytes that fingerprint covers — from the clear staged values and the stored
+tokens and generalized values). Actual: the buyer's rows read back, decrypted and canonicalized, with their
+stored `row_fingerprint`. A row matches when both its canonical bytes and its stored fingerprint are the
+expected ones: the decrypted row is the mapped row, byte for byte, and carries that row's fingerprint (so
+re-fingerprinting it gives the stored value; `fingerprint_buyer_table` does that for an audit, at the cost of
+an HMAC per row). Compared by key lookups, never capped. Each difference gets a typed reason:
 
 - MISSING_IN_TARGET: an expected row whose key the target lacks;
 - UNEXPECTED_IN_TARGET: a target row whose key was never expected;
 - DUPLICATE_KEY: a key the target holds more than once;
-- VALUES_DIFFER: same key, different fingerprint; the columns that differ are named (drilled down
-  against the clear staging rows), never their values.
+- VALUES_DIFFER: same key, a different canonical row or stored fingerprint; the columns that differ are
+  named (drilled down against the clear and the protected staged rows), never their values.
 
 Rows are identified by source file:line only.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from booktransfer.errors import ReconciliationFailed
 from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.mapping.model import EntityMapping, Protection
 from booktransfer.protect.fingerprint import (
@@ -67,24 +74,36 @@ def actual_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: 
     return pa.table(data)
 
 
-def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, Any], row: dict[str, Any]) -> list[str]:
-    """Which fingerprinted columns of a target row differ from the clear staged row (names only)."""
+def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, Any], row: dict[str, Any],
+                      stored: dict[str, Any] | None = None) -> list[str]:
+    """Which columns of a target row differ from the staged row (names only): the fingerprinted columns against
+    the clear staged row (decrypting), tokens and generalized values and the row fingerprint against the
+    protected staged row (`stored`, when given)."""
     from booktransfer.protect.ciphers import decrypt_value
 
     out = []
     for field in fingerprint_fields(mapping):
+        kind = value_kind(field)
         if field.protection in (Protection.TOKEN, Protection.GENERALIZE):
-            continue  # compared through the row fingerprint only: the staged clear value is not the stored one
+            # the staged clear value is not the stored one: compared with the protected staged row
+            if stored is not None and canonical_value(row.get(field.target), kind) != canonical_value(
+                    stored.get(field.target), kind):
+                out.append(field.target)
+            continue
         value = row.get(field.target)
         if field.protection in (Protection.ENCRYPT, Protection.ENCRYPT_TOKEN) and value is not None:
             value = decrypt_value(ring, field.target, value)
-        if canonical_value(value, value_kind(field)) != canonical_value(clear.get(field.target), value_kind(field)):
+        if canonical_value(value, kind) != canonical_value(clear.get(field.target), kind):
             out.append(field.target)
+    if stored is not None and row.get(FINGERPRINT_COLUMN) != stored.get(FINGERPRINT_COLUMN):
+        out.append(FINGERPRINT_COLUMN)
     return out or ["(token or generalized column)"]
 
 
-def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -> dict[str, pa.Table]:
-    """Vectorized comparison by key: duplicates, missing, unexpected, and fingerprint mismatches.
+def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
+                   values: Sequence[tuple[str, str]] = ((FINGERPRINT_COLUMN, "actual_fp"),)) -> dict[str, pa.Table]:
+    """Vectorized comparison by key: duplicates, missing, unexpected, and rows whose values differ (in any pair of
+    `values` columns: expected's, actual's; fingerprints, canonical rows).
 
     Each target row's key is looked up among the expected keys (`index_in`), and counts per expected row say
     what a join would: a key the target holds more than once (DUPLICATE_KEY, every such row), an expected row
@@ -95,7 +114,7 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -
 
     exp_keys, act_keys = _key_array(expected, key), _key_array(actual, key)
     if len(exp_keys) == 0 or pc.count_distinct(exp_keys).as_py() != len(exp_keys):
-        return compare_by_join(expected, actual, key)
+        return compare_by_join(expected, actual, key, values)
     index = pc.index_in(act_keys, value_set=exp_keys)
     matched = index.is_valid().to_numpy(zero_copy_only=False)
     at = index.fill_null(0).to_numpy(zero_copy_only=False)
@@ -108,9 +127,12 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -
         many = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
         duplicate[stray] = pc.is_in(strays, value_set=many).to_numpy(zero_copy_only=False)
     single = matched & ~duplicate
-    expected_fp = expected.column(FINGERPRINT_COLUMN).combine_chunks().take(pa.array(at))
-    differ = single & pc.fill_null(pc.not_equal(actual.column("actual_fp").combine_chunks(), expected_fp),
-                                   True).to_numpy(zero_copy_only=False)
+    differ = np.zeros(len(at), bool)
+    for mine, theirs in values:
+        differ |= pc.fill_null(pc.not_equal(actual.column(theirs).combine_chunks(),
+                                            expected.column(mine).combine_chunks().take(pa.array(at))),
+                               True).to_numpy(zero_copy_only=False)
+    differ &= single
     lines = actual.select(["source_line"])
     return {
         "DUPLICATE_KEY": lines.filter(pa.array(duplicate)),
@@ -121,10 +143,11 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -
     }
 
 
-def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) -> dict[str, pa.Table]:
+def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
+                    values: Sequence[tuple[str, str]] = ((FINGERPRINT_COLUMN, "actual_fp"),)) -> dict[str, pa.Table]:
     """`compare_entity` as a full outer join of the expected rows with the target rows whose key is single."""
-    exp = expected.append_column(_KEY, _key_array(expected, key)).select([_KEY, LINE_COLUMN, FINGERPRINT_COLUMN])
-    act = actual.append_column(_KEY, _key_array(actual, key)).select([_KEY, "source_line", "actual_fp"])
+    exp = expected.append_column(_KEY, _key_array(expected, key)).select([_KEY, LINE_COLUMN, *(v[0] for v in values)])
+    act = actual.append_column(_KEY, _key_array(actual, key)).select([_KEY, "source_line", *(v[1] for v in values)])
     counts = act.group_by(_KEY).aggregate([([], "count_all")])
     dup_keys = counts.filter(pc.greater(counts.column("count_all"), 1)).column(_KEY)
     duplicate = pc.is_in(act.column(_KEY), value_set=dup_keys.combine_chunks())
@@ -132,7 +155,8 @@ def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...]) 
     joined = exp.join(single, keys=_KEY, join_type="full outer", use_threads=False)
     exp_line, act_line = joined.column(LINE_COLUMN), joined.column("source_line")
     both = pc.and_(pc.is_valid(exp_line), pc.is_valid(act_line))
-    differ = pc.and_(both, pc.not_equal(joined.column(FINGERPRINT_COLUMN), joined.column("actual_fp")))
+    unequal = [pc.fill_null(pc.not_equal(joined.column(mine), joined.column(theirs)), True) for mine, theirs in values]
+    differ = pc.and_(both, functools.reduce(pc.or_, unequal))
     dup_expected = pc.is_in(joined.column(_KEY), value_set=dup_keys.combine_chunks())
     missing = pc.and_(pc.and_(pc.is_valid(exp_line), pc.is_null(act_line)), pc.invert(dup_expected))
     unexpected = pc.and_(pc.is_null(exp_line), pc.is_valid(act_line))
@@ -207,9 +231,10 @@ def copy_out(driver: Any, query: Any, params: list[Any]) -> bytes:
 
 def joined_keys(values: list[str]) -> str:
     """Key values as one text for `string_to_array(..., E'\\x1f')` (a key holding U+001F is refused)."""
-    if any("\x1f" in v for v in values):
+    joined = "\x1f".join(values)
+    if joined.count("\x1f") != max(len(values) - 1, 0):  # one separator fewer than values, or a value holds one
         raise ValueError("a key value holds U+001F, which separates the keys sent to the server")
-    return "\x1f".join(values)
+    return joined
 
 
 def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: pa.Schema,
@@ -230,41 +255,64 @@ def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: p
     return pa.table([pa.array(list(values), t) for values, t in zip(data, types.types, strict=True)], schema=types)
 
 
+EXPECTED, ACTUAL = "__expected", "__actual"  # canonical rows of the mapped and of the target rows
+STORED = "__stored_fingerprint"  # the target's row_fingerprint
+
+
 def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Schema, list[str] | None]:
-    """The rows this context expects in the target (protected, without suppressed ones; key, source line and
-    fingerprint), the staged schema of every column the check reads back and, in a partition's context, its
-    share of the key's first column (every value it owns, suppressed rows' included)."""
+    """The rows this context expects in the target (without suppressed ones): key, source line and canonical row
+    (`EXPECTED`: from the clear staged rows and the protected ones' tokens and generalized values, the bytes the
+    protect stage fingerprinted); the staged schema of every column the check reads back; and, in a partition's
+    context, its share of the key's first column (every value it owns, suppressed rows' included)."""
     from booktransfer.load.stage import without_suppressed
+    from booktransfer.protect.fingerprint import mapped_tails
 
     path = ctx.stage_path("protected", mapping.entity)
     staged = ctx.staged_schema(path if ctx.partition is not None or ctx.partitions == 1
                                else ctx.for_partition(0).stage_path("protected", mapping.entity))
-    wanted = [*mapping.key, LINE_COLUMN, *(f.target for f in fingerprint_fields(mapping))]
+    fields = fingerprint_fields(mapping)
+    wanted = [*mapping.key, LINE_COLUMN, *(f.target for f in fields), FINGERPRINT_COLUMN]
     schema = pa.schema([staged.field(c) for c in dict.fromkeys(wanted) if c in staged.names])
-    needed = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN]) if c in staged.names]
-    protected = ctx.read_staged(path, needed) if ctx.partition is not None \
-        else ctx.read_stage("protected", mapping.entity, needed)
+    stored = {Protection.TOKEN, Protection.GENERALIZE}
+    needed = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN,
+                                        *(f.target for f in fields if f.protection in stored)]) if c in staged.names]
+    clear_needed = [LINE_COLUMN, *dict.fromkeys(f.target for f in fields if f.protection not in stored)]
+
+    def read(stage: str, columns: list[str]) -> pa.Table:
+        return ctx.read_staged(ctx.stage_path(stage, mapping.entity), columns) if ctx.partition is not None \
+            else ctx.read_stage(stage, mapping.entity, columns)
+
+    protected, clear = read("protected", needed), read("valid", clear_needed)
+    lines = protected.column(LINE_COLUMN).combine_chunks()
+    if not lines.equals(clear.column(LINE_COLUMN).combine_chunks()):  # the protect stage keeps the rows' order
+        raise ReconciliationFailed(f"{mapping.entity}: the protected and the valid staged rows are not the same rows")
+    expected = protected.select(list(dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN]))).append_column(
+        EXPECTED, mapped_tails(mapping, clear, protected, lines))
     share = None
     if ctx.partition is not None and ctx.partitions > 1:
         share = pc.unique(protected.column(mapping.key[0]).drop_null().cast(pa.string())).to_pylist()
-    return without_suppressed(ctx, mapping.entity, protected), schema, share
+    return without_suppressed(ctx, mapping.entity, expected), schema, share
 
 
 def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
                       lines: dict[str, pa.Array] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """The record-level summary of one entity and its differences (source file:line, reason, columns): of the
     whole book, or in a partition's context of the partition's share of the key (`verify_partition`). `lines`
-    receives the source lines of the target rows it read."""
-    from booktransfer.protect.fingerprint import fingerprint_buyer_table
+    receives the source lines of the target rows it read.
+
+    Each target row is decrypted and canonicalized (`buyer_tails`) and compared with the canonical form of the
+    mapped row of its key: the bytes the row's fingerprint was taken over, so equal rows are rows whose
+    fingerprints are equal, and a differing byte anywhere is VALUES_DIFFER."""
+    from booktransfer.protect.fingerprint import buyer_tails
 
     expected, schema, share = _expected(ctx, mapping)
     rows = read_target_table(engine, mapping.entity, ctx.transfer_id, schema,
                              (mapping.key[0], share) if share is not None else None)
     if lines is not None:
         lines[mapping.entity] = rows.column("source_line").combine_chunks()
-    prints = fingerprint_buyer_table(ctx.keyring, ctx.transfer_id, mapping, rows)
-    actual = rows.select([*mapping.key, "source_line"]).append_column("actual_fp", pa.array(prints, pa.string()))
-    found = compare_entity(expected, actual, mapping.key)
+    actual = rows.select([*mapping.key, "source_line", FINGERPRINT_COLUMN]).rename_columns(
+        [*mapping.key, "source_line", STORED]).append_column(ACTUAL, buyer_tails(ctx.keyring, mapping, rows))
+    found = compare_entity(expected, actual, mapping.key, [(EXPECTED, ACTUAL), (FINGERPRINT_COLUMN, STORED)])
     differences = []
     for reason, table in found.items():
         for line in sorted(table.column("source_line").to_pylist()):
@@ -279,21 +327,27 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
 
 
 def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: pa.Table, differences: list[dict]) -> None:
-    """Drill down on VALUES_DIFFER rows only: compare with the clear staged row of the same source line."""
+    """Drill down on VALUES_DIFFER rows only: compare with the clear and the protected staged rows of the same
+    source line."""
     lines = {d["source_line"] for d in differences if d["reason"] == "VALUES_DIFFER"}
     if not lines:
         return
     wanted = pa.array(sorted(lines), pa.int64())
-    valid = ctx.read_staged(ctx.stage_path("valid", mapping.entity)) if ctx.partition is not None \
-        else ctx.read_stage("valid", mapping.entity)
-    valid = valid.filter(pc.is_in(valid.column(LINE_COLUMN), value_set=wanted))
-    clear = {r[LINE_COLUMN]: r for r in valid.to_pylist()}
+
+    def staged(stage: str) -> dict[int, dict[str, Any]]:
+        table = ctx.read_staged(ctx.stage_path(stage, mapping.entity)) if ctx.partition is not None \
+            else ctx.read_stage(stage, mapping.entity)
+        return {r[LINE_COLUMN]: r for r in table.filter(pc.is_in(table.column(LINE_COLUMN), value_set=wanted))
+                .to_pylist()}
+
+    clear, stored = staged("valid"), staged("protected")
     target = {r["source_line"]: r for r in rows.filter(pc.is_in(rows.column("source_line"), value_set=wanted))
               .to_pylist()}
     for d in differences:
         if d["reason"] == "VALUES_DIFFER":
-            d["columns"] = "+".join(differing_columns(ctx.keyring, mapping, clear.get(d["source_line"], {}),
-                                                      target.get(d["source_line"], {})))
+            line = d["source_line"]
+            d["columns"] = "+".join(differing_columns(ctx.keyring, mapping, clear.get(line, {}), target.get(line, {}),
+                                                      stored.get(line, {})))
 
 
 # ---------- over partitions: each partition's share checked on its own (the DAG's verify tasks), then the book

@@ -87,3 +87,15 @@ def test_duplicate_expected_keys_fall_back_to_the_join():
     actual = _actual(["a", "b"], [2, 4], ["fa", "fb"])
     found = _lines(compare_entity(expected, actual, ("customer_no",)))
     assert found["MISSING_IN_TARGET"] == [] and found["VALUES_DIFFER"] == [2]
+
+
+def test_joined_keys_refuses_a_key_holding_the_separator():
+    """Keys go to the server as one text split on U+001F: a key holding one would split wrongly, so it stops."""
+    import pytest
+
+    from booktransfer.reconcile.records import joined_keys
+
+    assert joined_keys(["a", "b", ""]) == "a\x1fb\x1f"
+    assert joined_keys([]) == ""
+    with pytest.raises(ValueError, match="U\\+001F"):
+        joined_keys(["a", "b\x1fc"])
