@@ -3,7 +3,7 @@
 -- Protected columns: id_number holds a keyed HMAC token; name, mobile and address hold
 -- AES-256-GCM ciphertexts tagged with their key id (booktransfer decrypt reads them back).
 -- row_fingerprint: HMAC-SHA256 under the transfer's audit key of the row as mapped, before protection
--- (docs/protection.md); reconciliation checks the decrypted row against the bytes it covers, and the stored value.
+-- (docs/protection.md); reconciliation checks the decrypted row against the bytes it covers.
 
 CREATE TABLE IF NOT EXISTS customers (
     transfer_id     TEXT NOT NULL,

@@ -1,18 +1,18 @@
 """Record-level reconciliation: every row the target holds for the transfer, decrypted and compared.
 
-Expected: the staged rows (source line, entity key, the fingerprint taken before protection, and the row's
-canonical serialization — the bytes that fingerprint covers — from the clear staged values and the stored
-tokens and generalized values). Actual: the buyer's rows read back, decrypted and canonicalized, with their
-stored `row_fingerprint`. A row matches when both its canonical bytes and its stored fingerprint are the
-expected ones: the decrypted row is the mapped row, byte for byte, and carries that row's fingerprint (so
-re-fingerprinting it gives the stored value; `fingerprint_buyer_table` does that for an audit, at the cost of
-an HMAC per row). Compared by key lookups, never capped. Each difference gets a typed reason:
+Expected: the staged rows (source line, entity key, and the row's canonical serialization — the bytes its
+fingerprint was taken over — from the clear staged values and the stored tokens and generalized values).
+Actual: the buyer's rows read back, decrypted and canonicalized. A row matches when its canonical bytes are the
+expected ones: the decrypted row is the mapped row, byte for byte, so re-fingerprinting it gives the
+fingerprint taken before protection (what `fingerprint_buyer_table` does for an audit, at the cost of an HMAC
+per row, against the stored `row_fingerprint`; `booktransfer decrypt --verify`). Compared by key lookups,
+never capped. Each difference gets a typed reason:
 
 - MISSING_IN_TARGET: an expected row whose key the target lacks;
 - UNEXPECTED_IN_TARGET: a target row whose key was never expected;
 - DUPLICATE_KEY: a key the target holds more than once;
-- VALUES_DIFFER: same key, a different canonical row or stored fingerprint; the columns that differ are
-  named (drilled down against the clear and the protected staged rows), never their values.
+- VALUES_DIFFER: same key, a different canonical row; the columns that differ are named (drilled down
+  against the clear and the protected staged rows), never their values.
 
 Rows are identified by source file:line only.
 """
@@ -76,9 +76,9 @@ def actual_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: 
 
 def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, Any], row: dict[str, Any],
                       stored: dict[str, Any] | None = None) -> list[str]:
-    """Which columns of a target row differ from the staged row (names only): the fingerprinted columns against
-    the clear staged row (decrypting), tokens and generalized values and the row fingerprint against the
-    protected staged row (`stored`, when given)."""
+    """Which fingerprinted columns of a target row differ from the staged row (names only): against the clear
+    staged row (decrypting), tokens and generalized values against the protected staged row (`stored`, when
+    given)."""
     from booktransfer.protect.ciphers import decrypt_value
 
     out = []
@@ -95,8 +95,6 @@ def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, An
             value = decrypt_value(ring, field.target, value)
         if canonical_value(value, kind) != canonical_value(clear.get(field.target), kind):
             out.append(field.target)
-    if stored is not None and row.get(FINGERPRINT_COLUMN) != stored.get(FINGERPRINT_COLUMN):
-        out.append(FINGERPRINT_COLUMN)
     return out or ["(token or generalized column)"]
 
 
@@ -256,7 +254,6 @@ def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: p
 
 
 EXPECTED, ACTUAL = "__expected", "__actual"  # canonical rows of the mapped and of the target rows
-STORED = "__stored_fingerprint"  # the target's row_fingerprint
 
 
 def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Schema, list[str] | None]:
@@ -271,11 +268,12 @@ def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Sch
     staged = ctx.staged_schema(path if ctx.partition is not None or ctx.partitions == 1
                                else ctx.for_partition(0).stage_path("protected", mapping.entity))
     fields = fingerprint_fields(mapping)
-    wanted = [*mapping.key, LINE_COLUMN, *(f.target for f in fields), FINGERPRINT_COLUMN]
+    wanted = [*mapping.key, LINE_COLUMN, *(f.target for f in fields)]
     schema = pa.schema([staged.field(c) for c in dict.fromkeys(wanted) if c in staged.names])
     stored = {Protection.TOKEN, Protection.GENERALIZE}
-    needed = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN,
-                                        *(f.target for f in fields if f.protection in stored)]) if c in staged.names]
+    needed = [c for c in dict.fromkeys([*mapping.key, LINE_COLUMN, *(f.target for f in fields
+                                                                      if f.protection in stored)])
+              if c in staged.names]
     clear_needed = [LINE_COLUMN, *dict.fromkeys(f.target for f in fields if f.protection not in stored)]
 
     def read(stage: str, columns: list[str]) -> pa.Table:
@@ -286,7 +284,7 @@ def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Sch
     lines = protected.column(LINE_COLUMN).combine_chunks()
     if not lines.equals(clear.column(LINE_COLUMN).combine_chunks()):  # the protect stage keeps the rows' order
         raise ReconciliationFailed(f"{mapping.entity}: the protected and the valid staged rows are not the same rows")
-    expected = protected.select(list(dict.fromkeys([*mapping.key, LINE_COLUMN, FINGERPRINT_COLUMN]))).append_column(
+    expected = protected.select(list(dict.fromkeys([*mapping.key, LINE_COLUMN]))).append_column(
         EXPECTED, mapped_tails(mapping, clear, protected, lines))
     share = None
     if ctx.partition is not None and ctx.partitions > 1:
@@ -310,9 +308,9 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
                              (mapping.key[0], share) if share is not None else None)
     if lines is not None:
         lines[mapping.entity] = rows.column("source_line").combine_chunks()
-    actual = rows.select([*mapping.key, "source_line", FINGERPRINT_COLUMN]).rename_columns(
-        [*mapping.key, "source_line", STORED]).append_column(ACTUAL, buyer_tails(ctx.keyring, mapping, rows))
-    found = compare_entity(expected, actual, mapping.key, [(EXPECTED, ACTUAL), (FINGERPRINT_COLUMN, STORED)])
+    actual = rows.select([*mapping.key, "source_line"]).append_column(ACTUAL, buyer_tails(ctx.keyring, mapping,
+                                                                                           rows))
+    found = compare_entity(expected, actual, mapping.key, [(EXPECTED, ACTUAL)])
     differences = []
     for reason, table in found.items():
         for line in sorted(table.column("source_line").to_pylist()):
