@@ -351,7 +351,7 @@ def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: pa.Table, diffe
 # ---------- over partitions: each partition's share checked on its own (the DAG's verify tasks), then the book
 
 RECORDS_FILE = "reconcile/records.json"
-LINES_FILE = "reconcile/lines.parquet"  # the source lines of the share's target rows, per entity
+LINES_FILE = "reconcile/lines-{entity}.parquet"  # the source lines of the share's target rows of an entity
 
 
 def verify_partition(ctx: RunContext) -> dict[str, Any]:
@@ -370,9 +370,8 @@ def verify_partition(ctx: RunContext) -> dict[str, Any]:
             differences += found
     finally:
         engine.dispose()
-    ctx.write_staged(pa.table({"entity": pa.array([e for e, a in lines.items() for _ in range(len(a))], pa.string()),
-                               "source_line": pa.concat_arrays(list(lines.values())) if lines
-                               else pa.array([], pa.int64())}), ctx.doc_path(LINES_FILE))
+    for entity, found_lines in lines.items():  # one file per entity: reconcile reads an entity's lines at a time
+        ctx.write_staged(pa.table({"source_line": found_lines}), ctx.doc_path(LINES_FILE.format(entity=entity)))
     write_text(ctx.doc_path(RECORDS_FILE), json.dumps({"summaries": summaries, "differences": differences}))
     return summaries
 
@@ -427,8 +426,7 @@ def target_lines(ctx: RunContext, mapping: EntityMapping, queries: TargetQueries
     if ctx.verified:
         parts = []
         for part in ctx.partition_contexts():
-            lines = ctx.read_staged(part.doc_path(LINES_FILE))
-            parts.append(lines.filter(pc.equal(lines.column("entity"), mapping.entity)).column("source_line"))
+            parts.append(ctx.read_staged(part.doc_path(LINES_FILE.format(entity=mapping.entity))).column("source_line"))
         counted = sum(len(p) for p in parts)
         stray = pa.array(outside_shares(ctx, mapping, queries, counted), pa.int64())
         return pa.concat_arrays([c.combine_chunks() for c in parts] + [stray])
