@@ -118,6 +118,20 @@ def test_decrypt_column_equals_decrypt_value_and_points_at_the_first_failure():
     assert decrypt_column(ring, "c", [gcm[0], "junk", gcm[2]]) == (["a"], 1)
 
 
+def test_decrypt_column_under_one_key_equals_decrypt_value_and_still_points_at_a_failure():
+    """The one-comprehension path (every value under one scheme and key id) gives what decrypt_value gives, for
+    either scheme; a tampered value, or one under another head, sends it back to the loop that names the row."""
+    ring = fixed_ring()
+    names = ["a", None, "张三", "", "x" * 300]
+    for column in (encrypt_values(ring, "c", names), encrypt_deterministic(ring, "c", names)):
+        assert decrypt_column(ring, "c", column) == (names, None)
+        tampered = list(column)
+        tampered[2] = tampered[2][:-4] + ("AAAA" if not tampered[2].endswith("AAAA") else "BBBB")
+        assert decrypt_column(ring, "c", tampered) == (names[:2], 2)
+        assert decrypt_column(ring, "c", [column[0], "v9" + column[2][2:]])[1] == 1
+    assert decrypt_column(ring, "c", [None, None]) == ([None, None], None)
+
+
 def test_whole_second_timestamps_stored_as_milliseconds_canonicalise_in_arrow():
     stamps = pa.array([datetime(2021, 3, 4, 5, 6, 7), None], pa.timestamp("ms"))
     assert canonical_column(stamps, FieldType.TIMESTAMP).to_pylist() == ["2021-03-04T05:06:07", None]

@@ -140,6 +140,9 @@ def decrypt_column(ring: Keyring, column: str, ciphertexts: list[str | None]) ->
     """Decrypt a column of either scheme, a cipher object per key id (the reconciliation's hot path); nulls stay
     null. Returns (clear values, None), or (values so far, index of the first value that fails) so the caller
     can name the row; `decrypt_value` then gives the reason."""
+    same_key = _decrypt_under_one_key(ring, column, ciphertexts)
+    if same_key is not None:
+        return same_key, None
     ciphers: dict[tuple[str, str], object] = {}
     aad = column.encode()
     out: list[str | None] = []
@@ -165,3 +168,26 @@ def decrypt_column(ring: Keyring, column: str, ciphertexts: list[str | None]) ->
         except (ValueError, binascii.Error, InvalidTag, KeyringError):  # the caller asks decrypt_value why
             return out, i
     return out, None
+
+
+def _decrypt_under_one_key(ring: Keyring, column: str, ciphertexts: list[str | None]) -> list[str | None] | None:
+    """`decrypt_column`'s common case in one comprehension: every value under the first value's scheme and key id
+    (one column, one key: what a run writes). None when some value is not, or fails: the caller's loop then
+    decrypts value by value and points at the failure."""
+    first = next((t for t in ciphertexts if t is not None), None)
+    if first is None:
+        return list(ciphertexts)
+    scheme, kid, _ = (first.split(":", 2) + ["", ""])[:3]
+    head, aad, b64decode = f"{scheme}:{kid}:", column.encode(), binascii.a2b_base64
+    if scheme not in (GCM, SIV) or any(t is not None and not t.startswith(head) for t in ciphertexts):
+        return None
+    skip = len(head)
+    try:
+        if scheme == GCM:
+            open_gcm = AESGCM(ring.encryption_key(kid)).decrypt
+            return [None if t is None else open_gcm((raw := b64decode(t[skip:]))[:_NONCE], raw[_NONCE:], aad).decode()
+                    for t in ciphertexts]
+        open_siv = AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)).decrypt
+        return [None if t is None else open_siv(b64decode(t[skip:]), [aad]).decode() for t in ciphertexts]
+    except (ValueError, binascii.Error, InvalidTag, KeyringError):
+        return None
