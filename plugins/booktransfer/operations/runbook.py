@@ -116,8 +116,9 @@ twice. Retries a dropped connection 3 times with backoff (the interrupted table 
 unreachable* after the retries - fix the database or connection, then clear this task.""",
     "verify": """\
 **Checks one partition's share of the buyer's tables record by record** once every partition loaded: each row read
-back from the target, decrypted, re-fingerprinted and compared with the fingerprint taken before protection
-(missing, unexpected, duplicate or altered rows, by source line). Retries I/O errors 3 times with backoff.
+back from the target, decrypted and compared byte for byte with the serialization of the mapped row that its
+fingerprint was taken over (missing, unexpected, duplicate or altered rows, by source line). Retries I/O errors 3
+times with backoff.
 
 **When it fails**: *target unreachable* after the retries, or a ciphertext that does not decrypt (named by table,
 column and source line; possible tampering): check the target, then clear this task. Differences themselves do

@@ -2,8 +2,10 @@
 
 The protect stage fingerprints every row before it protects it and carries the fingerprint with the row
 (the `row_fingerprint` column of the protected staging file and of the buyer's table). Reconciliation
-re-fingerprints the rows it reads back from the target, after decrypting them, with
-`fingerprint_buyer_rows`; equal fingerprints mean the row arrived as it was mapped.
+compares the rows it reads back from the target, decrypted and serialized (`buyer_tails`), with the
+serialization the fingerprint was taken over (`mapped_tails`): equal bytes mean the row arrived as it was
+mapped and re-fingerprints to its fingerprint (`fingerprint_buyer_table` / `fingerprint_buyer_row` do that,
+for an audit).
 
 The canonical serialization (`booktransfer-row/1`), exactly:
 

@@ -70,8 +70,9 @@ def _counts(table: pa.Table) -> Counter:
 
 
 def record_level(ctx: RunContext, queries: TargetQueries) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Per entity, every loaded row re-fingerprinted against the fingerprint taken before protection: over the
-    whole book, or share by share over the partitions (their verify tasks' records when `ctx.verified`)."""
+    """Per entity, every loaded row (decrypted) against the bytes its fingerprint was taken over before
+    protection: over the whole book, or share by share over the partitions (their verify tasks' records when
+    `ctx.verified`)."""
     from booktransfer.reconcile.records import book_records, reconcile_records
 
     if ctx.partitions > 1 or ctx.verified:  # (one partition, verified: the verify task checked the book)
