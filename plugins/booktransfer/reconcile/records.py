@@ -19,9 +19,7 @@ Rows are identified by source file:line only.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,7 +31,6 @@ from booktransfer.mapping.model import EntityMapping, Protection
 from booktransfer.protect.fingerprint import (
     FINGERPRINT_COLUMN,
     canonical_value,
-    fingerprint_buyer_row,
     fingerprint_fields,
     value_kind,
 )
@@ -65,15 +62,6 @@ def read_target_rows(engine: Engine, entity: str, transfer_id: str) -> list[dict
         return [dict(row._mapping) for row in result]
 
 
-def actual_table(ring: Keyring, transfer_id: str, mapping: EntityMapping, rows: list[dict[str, Any]]) -> pa.Table:
-    """Key, source line and recomputed fingerprint of every target row."""
-    prints = [fingerprint_buyer_row(ring, transfer_id, mapping, r) for r in rows]
-    data = {k: pa.array([None if r[k] is None else str(r[k]) for r in rows], pa.string()) for k in mapping.key}
-    data.update({"source_line": pa.array([r["source_line"] for r in rows], pa.int64()),
-                 "actual_fp": pa.array(prints, pa.string())})
-    return pa.table(data)
-
-
 def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, Any], row: dict[str, Any],
                       stored: dict[str, Any] | None = None) -> list[str]:
     """Which fingerprinted columns of a target row differ from the staged row (names only): against the clear
@@ -99,9 +87,9 @@ def differing_columns(ring: Keyring, mapping: EntityMapping, clear: dict[str, An
 
 
 def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
-                   values: Sequence[tuple[str, str]] = ((FINGERPRINT_COLUMN, "actual_fp"),)) -> dict[str, pa.Table]:
-    """Vectorized comparison by key: duplicates, missing, unexpected, and rows whose values differ (in any pair of
-    `values` columns: expected's, actual's; fingerprints, canonical rows).
+                   values: tuple[str, str] = (FINGERPRINT_COLUMN, "actual_fp")) -> dict[str, pa.Table]:
+    """Vectorized comparison by key: duplicates, missing, unexpected, and rows whose values differ (the `values`
+    columns, expected's and actual's: fingerprints, or canonical rows).
 
     Each target row's key is looked up among the expected keys (`index_in`), and counts per expected row say
     what a join would: a key the target holds more than once (DUPLICATE_KEY, every such row), an expected row
@@ -125,12 +113,10 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
         many = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
         duplicate[stray] = pc.is_in(strays, value_set=many).to_numpy(zero_copy_only=False)
     single = matched & ~duplicate
-    differ = np.zeros(len(at), bool)
-    for mine, theirs in values:
-        differ |= pc.fill_null(pc.not_equal(actual.column(theirs).combine_chunks(),
-                                            expected.column(mine).combine_chunks().take(pa.array(at))),
-                               True).to_numpy(zero_copy_only=False)
-    differ &= single
+    mine, theirs = values
+    differ = single & pc.fill_null(pc.not_equal(actual.column(theirs).combine_chunks(),
+                                                expected.column(mine).combine_chunks().take(pa.array(at))),
+                                   True).to_numpy(zero_copy_only=False)
     lines = actual.select(["source_line"])
     return {
         "DUPLICATE_KEY": lines.filter(pa.array(duplicate)),
@@ -142,10 +128,11 @@ def compare_entity(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
 
 
 def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
-                    values: Sequence[tuple[str, str]] = ((FINGERPRINT_COLUMN, "actual_fp"),)) -> dict[str, pa.Table]:
+                    values: tuple[str, str] = (FINGERPRINT_COLUMN, "actual_fp")) -> dict[str, pa.Table]:
     """`compare_entity` as a full outer join of the expected rows with the target rows whose key is single."""
-    exp = expected.append_column(_KEY, _key_array(expected, key)).select([_KEY, LINE_COLUMN, *(v[0] for v in values)])
-    act = actual.append_column(_KEY, _key_array(actual, key)).select([_KEY, "source_line", *(v[1] for v in values)])
+    mine, theirs = values
+    exp = expected.append_column(_KEY, _key_array(expected, key)).select([_KEY, LINE_COLUMN, mine])
+    act = actual.append_column(_KEY, _key_array(actual, key)).select([_KEY, "source_line", theirs])
     counts = act.group_by(_KEY).aggregate([([], "count_all")])
     dup_keys = counts.filter(pc.greater(counts.column("count_all"), 1)).column(_KEY)
     duplicate = pc.is_in(act.column(_KEY), value_set=dup_keys.combine_chunks())
@@ -153,8 +140,7 @@ def compare_by_join(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
     joined = exp.join(single, keys=_KEY, join_type="full outer", use_threads=False)
     exp_line, act_line = joined.column(LINE_COLUMN), joined.column("source_line")
     both = pc.and_(pc.is_valid(exp_line), pc.is_valid(act_line))
-    unequal = [pc.fill_null(pc.not_equal(joined.column(mine), joined.column(theirs)), True) for mine, theirs in values]
-    differ = pc.and_(both, functools.reduce(pc.or_, unequal))
+    differ = pc.and_(both, pc.fill_null(pc.not_equal(joined.column(mine), joined.column(theirs)), True))
     dup_expected = pc.is_in(joined.column(_KEY), value_set=dup_keys.combine_chunks())
     missing = pc.and_(pc.and_(pc.is_valid(exp_line), pc.is_null(act_line)), pc.invert(dup_expected))
     unexpected = pc.and_(pc.is_null(exp_line), pc.is_valid(act_line))
@@ -256,6 +242,13 @@ def _read_target_generic(engine: Engine, entity: str, transfer_id: str, types: p
 EXPECTED, ACTUAL = "__expected", "__actual"  # canonical rows of the mapped and of the target rows
 
 
+def _staged_rows(ctx: RunContext, stage: str, entity: str, columns: list[str] | None = None) -> pa.Table:
+    """A stage's rows of an entity in this context: a partition's own file, or the whole book's."""
+    if ctx.partition is not None:
+        return ctx.read_staged(ctx.stage_path(stage, entity), columns)
+    return ctx.read_stage(stage, entity, columns)
+
+
 def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Schema, list[str] | None]:
     """The rows this context expects in the target (without suppressed ones): key, source line and canonical row
     (`EXPECTED`: from the clear staged rows and the protected ones' tokens and generalized values, the bytes the
@@ -276,11 +269,8 @@ def _expected(ctx: RunContext, mapping: EntityMapping) -> tuple[pa.Table, pa.Sch
               if c in staged.names]
     clear_needed = [LINE_COLUMN, *dict.fromkeys(f.target for f in fields if f.protection not in stored)]
 
-    def read(stage: str, columns: list[str]) -> pa.Table:
-        return ctx.read_staged(ctx.stage_path(stage, mapping.entity), columns) if ctx.partition is not None \
-            else ctx.read_stage(stage, mapping.entity, columns)
-
-    protected, clear = read("protected", needed), read("valid", clear_needed)
+    protected = _staged_rows(ctx, "protected", mapping.entity, needed)
+    clear = _staged_rows(ctx, "valid", mapping.entity, clear_needed)
     lines = protected.column(LINE_COLUMN).combine_chunks()
     if not lines.equals(clear.column(LINE_COLUMN).combine_chunks()):  # the protect stage keeps the rows' order
         raise ReconciliationFailed(f"{mapping.entity}: the protected and the valid staged rows are not the same rows")
@@ -310,7 +300,7 @@ def reconcile_records(ctx: RunContext, mapping: EntityMapping, engine: Engine,
         lines[mapping.entity] = rows.column("source_line").combine_chunks()
     actual = rows.select([*mapping.key, "source_line"]).append_column(ACTUAL, buyer_tails(ctx.keyring, mapping,
                                                                                            rows))
-    found = compare_entity(expected, actual, mapping.key, [(EXPECTED, ACTUAL)])
+    found = compare_entity(expected, actual, mapping.key, (EXPECTED, ACTUAL))
     differences = []
     for reason, table in found.items():
         for line in sorted(table.column("source_line").to_pylist()):
@@ -333,8 +323,7 @@ def _name_columns(ctx: RunContext, mapping: EntityMapping, rows: pa.Table, diffe
     wanted = pa.array(sorted(lines), pa.int64())
 
     def staged(stage: str) -> dict[int, dict[str, Any]]:
-        table = ctx.read_staged(ctx.stage_path(stage, mapping.entity)) if ctx.partition is not None \
-            else ctx.read_stage(stage, mapping.entity)
+        table = _staged_rows(ctx, stage, mapping.entity)
         return {r[LINE_COLUMN]: r for r in table.filter(pc.is_in(table.column(LINE_COLUMN), value_set=wanted))
                 .to_pylist()}
 
