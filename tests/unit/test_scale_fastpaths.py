@@ -248,6 +248,16 @@ def test_cross_partition_duplicates_are_the_keys_twice_in_the_book_and_once_in_t
         assert got == expected and any(expected)
 
 
+def test_cross_partition_duplicates_none_to_find():
+    part = pa.array([0, 1, 2], pa.int32())
+    unique = pa.table({"a": ["k1", "k2", None], PART_COLUMN: part})
+    assert not cross_partition_duplicates(unique, {"columns": ["a"], "compound": False}).any()
+    empty = pa.table({"a": pa.array([None, None, None], pa.string()), PART_COLUMN: part})
+    assert not cross_partition_duplicates(empty, {"columns": ["a"], "compound": False}).any()
+    within = pa.table({"a": ["k1", "k1", "k2"], PART_COLUMN: pa.array([1, 1, 2], pa.int32())})  # the suite's own
+    assert not cross_partition_duplicates(within, {"columns": ["a"], "compound": False}).any()
+
+
 def test_a_lookup_answers_as_is_in_over_the_chosen_rows():
     rng = random.Random(5)
     pool = pa.array([rng.choice(["a", "b", "c", "d", None]) for _ in range(200)])

@@ -78,18 +78,24 @@ def _key_text(table: pa.Table, columns: list[str], compound: bool) -> tuple[pa.A
 
 def cross_partition_duplicates(table: pa.Table, rule: dict[str, Any]) -> np.ndarray:
     """Rows whose unique key occurs more than once in the book but only once in their own partition: the
-    duplicates a partition's suite could not see (those within a partition it already failed)."""
+    duplicates a partition's suite could not see (those within a partition it already failed).
+
+    One hash pass numbers the distinct keys (`dictionary_encode`) and a count per number finds the keys held
+    twice (about half the time of a group-by over every row); only their rows are looked at per partition."""
     keys, present = _key_text(table, rule["columns"], rule["compound"])
-    frame = pa.table({"k": keys, "p": table.column(PART_COLUMN), "i": pa.array(np.arange(table.num_rows))})
-    frame = frame.filter(pa.array(present))
-    book = frame.group_by("k").aggregate([("i", "count")])
-    dup_keys = book.filter(pc.greater(book.column("i_count"), 1)).column("k").combine_chunks()
-    dups = frame.filter(pc.is_in(frame.column("k"), value_set=dup_keys))
-    in_part = dups.group_by(["k", "p"]).aggregate([("i", "count")])
-    lonely = in_part.filter(pc.equal(in_part.column("i_count"), 1)).select(["k", "p"])
-    hit = dups.join(lonely, keys=["k", "p"], join_type="inner", use_threads=False)
     mask = np.zeros(table.num_rows, dtype=bool)
-    mask[np.asarray(hit.column("i"))] = True
+    if not present.any():
+        return mask
+    encoded = pc.dictionary_encode(keys)
+    codes = np.asarray(pc.fill_null(encoded.indices, 0), dtype=np.int64)
+    counts = np.bincount(codes[present], minlength=len(encoded.dictionary))
+    dups = np.flatnonzero(present & (counts[codes] > 1))
+    if not len(dups):
+        return mask
+    parts = np.asarray(table.column(PART_COLUMN).combine_chunks(), dtype=np.int64)
+    pairs = codes[dups] * (int(parts.max()) + 1) + parts[dups]  # (key, partition) as one number
+    _, where, in_part = np.unique(pairs, return_inverse=True, return_counts=True)
+    mask[dups[in_part[where] == 1]] = True
     return mask
 
 
