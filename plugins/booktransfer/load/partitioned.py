@@ -85,11 +85,10 @@ def read_book_keys(ctx: RunContext, mapping: Any, lookup_column: str | None) -> 
     columns = _book_columns(ctx, mapping, lookup_column)
     out = {}
     for entity in mapping.entities:
-        pieces = []
-        for p, part in enumerate(ctx.partition_contexts()):
-            table = ctx.read_staged(part.stage_path("protected", entity), columns[entity])
-            pieces.append(table.append_column(PART_COLUMN, pa.array(np.full(table.num_rows, p, np.int32))))
-        out[entity] = pa.concat_tables(pieces)
+        tables = ctx.read_many([(part.stage_path("protected", entity), columns[entity])
+                                for part in ctx.partition_contexts()])
+        out[entity] = pa.concat_tables([table.append_column(PART_COLUMN, pa.array(np.full(table.num_rows, p, np.int32)))
+                                        for p, table in enumerate(tables)])
     return out
 
 

@@ -152,13 +152,14 @@ def _narrow_state(ctx: RunContext, mapping: Any, entity: str, columns: list[str]
     """An entity's checked key columns over the whole book, with the suite's verdicts (and, across
     partitions, the duplicates no partition could see)."""
     spec = mapping.entities[entity]
-    pieces, rejects, warnings = [], [], []
-    for p, part in enumerate(ctx.partition_contexts()):
-        table = ctx.read_staged(part.stage_path("checked", entity), [*columns, LINE_COLUMN, FAILED_COLUMN])
-        pieces.append(table.append_column(PART_COLUMN, pa.array(np.full(table.num_rows, p, np.int32))))
-        rejects.append(ctx.read_staged(part.rejects_path("suite", entity)))
-        warnings.append(ctx.read_staged(part.rejects_path("suite_warnings", entity)))
-    table = pa.concat_tables(pieces)
+    contexts = ctx.partition_contexts()
+    n = len(contexts)
+    read = ctx.read_many([(c.stage_path("checked", entity), [*columns, LINE_COLUMN, FAILED_COLUMN]) for c in contexts]
+                         + [(c.rejects_path(stage, entity), None) for stage in ("suite", "suite_warnings")
+                            for c in contexts])
+    checked, rejects, warnings = read[:n], read[n:2 * n], read[2 * n:]
+    table = pa.concat_tables([t.append_column(PART_COLUMN, pa.array(np.full(t.num_rows, p, np.int32)))
+                              for p, t in enumerate(checked)])
     failed = np.asarray(table.column(FAILED_COLUMN).combine_chunks()).copy()
     summary = merge_summaries([d["summary"] for d in parts])
     if ctx.partitions > 1:

@@ -140,3 +140,21 @@ def test_no_single_byte_change_yields_other_data(tmp_path):
         except (AuthenticationFailed, UnknownKeyId):
             outcomes.add("refused")
     assert "CHANGED" not in outcomes and "refused" in outcomes
+
+
+def test_read_many_reads_each_file_as_read_staged_in_the_order_given(tmp_path):
+    """A book-level step's reads in threads: same tables, same order, columns honoured; a bad file still fails."""
+    from booktransfer.pipeline import RunContext
+
+    ctx = RunContext(transfer_id="t", run_id="r", mapping_set="m", target_url="", keys=fixed_ring(),
+                     staging_root=tmp_path)
+    paths = [tmp_path / f"p{i}.parquet" for i in range(5)]
+    for i, path in enumerate(paths):
+        write_staged(_table().slice(0, i % 3 + 1), path, fixed_ring())
+    got = ctx.read_many([(path, ["_line"] if i % 2 else None) for i, path in enumerate(paths)])
+    assert [t.num_rows for t in got] == [1, 2, 3, 1, 2]
+    assert [t.column_names for t in got] == [["name", "mobile", "_line"], ["_line"]] * 2 + [["name", "mobile", "_line"]]
+    assert got[4].equals(read_staged(paths[4], fixed_ring()))
+    pq.write_table(_table(), paths[2])  # plain: refused
+    with pytest.raises(AuthenticationFailed, match="not encrypted"):
+        ctx.read_many([(path, None) for path in paths])
