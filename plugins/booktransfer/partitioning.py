@@ -38,6 +38,7 @@ FNV_PRIME = 0x100000001B3
 MAX_PARTITIONS = 64
 WRITE_THREADS = 2  # partition files extract writes at a time
 KEY_SEPARATOR = "\x1f"
+PART_COLUMN = "__part"  # a row's partition number in the book-level steps' tables of the whole book
 
 
 def part_name(partition: int) -> str:
@@ -205,6 +206,15 @@ class Router:
         found = np.asarray(pc.is_valid(where))
         via_main = parts[np.asarray(pc.fill_null(where, 0))] if len(main_keys) else np.zeros(len(keys), np.int32)
         return np.where(found, via_main, buckets(keys, self.partitions)).astype(np.int32)
+
+
+def with_partitions(tables: list[pa.Table]) -> pa.Table:
+    """Each partition's table (in partition order) with its partition number in `PART_COLUMN`, as one table."""
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.concat_tables([t.append_column(PART_COLUMN, pa.array(np.full(t.num_rows, p, np.int32)))
+                             for p, t in enumerate(tables)])
 
 
 def split(table: pa.Table, parts: np.ndarray, partitions: int) -> list[pa.Table]:

@@ -51,12 +51,12 @@ from booktransfer.load.plan import (
 from booktransfer.load.retention import Hold, person_holds
 from booktransfer.load.subject_requests import SubjectRequest, match_requests, read_requests
 from booktransfer.load.subjects import CONSENTS, CUSTOMERS, PARTIES, POLICIES, natural_persons
+from booktransfer.partitioning import PART_COLUMN, with_partitions
 
 if TYPE_CHECKING:
     from booktransfer.pipeline import RunContext
 
 Reader = Callable[[Path], pa.Table]
-PART_COLUMN = "__part"
 SUBJECTS, REQUESTS = "subjects", "requests"
 PART_PLAN = "part-plan.json"  # a partition's counts of the plan (consent, notices, rows)
 # Columns of the example buyer schema the book-level decisions read (keys and references are added).
@@ -87,8 +87,7 @@ def read_book_keys(ctx: RunContext, mapping: Any, lookup_column: str | None) -> 
     for entity in mapping.entities:
         tables = ctx.read_many([(part.stage_path("protected", entity), columns[entity])
                                 for part in ctx.partition_contexts()])
-        out[entity] = pa.concat_tables([table.append_column(PART_COLUMN, pa.array(np.full(table.num_rows, p, np.int32)))
-                                        for p, table in enumerate(tables)])
+        out[entity] = with_partitions(tables)
     return out
 
 

@@ -116,14 +116,20 @@ def _split(column: str, ciphertext: str) -> tuple[str, str, bytes]:
     return scheme, kid, raw
 
 
+def _cipher(ring: Keyring, scheme: str, kid: str) -> AESGCM | AESSIV:
+    """The cipher that opens a scheme's values under a key id (GCM: an encryption key; SIV: a deterministic one)."""
+    return AESGCM(ring.encryption_key(kid)) if scheme == GCM else AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid))
+
+
 def decrypt_value(ring: Keyring, column: str, ciphertext: str) -> str:
     """Decrypt one value of either scheme; an unknown key id, a foreign column or any tampering fails closed."""
     scheme, kid, raw = _split(column, ciphertext)
+    cipher = _cipher(ring, scheme, kid)
     try:
         if scheme == GCM:
-            clear = AESGCM(ring.encryption_key(kid)).decrypt(raw[:_NONCE], raw[_NONCE:], column.encode())
+            clear = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], column.encode())
         else:
-            clear = AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)).decrypt(raw, [column.encode()])
+            clear = cipher.decrypt(raw, [column.encode()])
     except InvalidTag:
         raise AuthenticationFailed(
             f"column {column}: ciphertext failed authentication (tampered, moved from another column, or wrong key)"
@@ -157,8 +163,7 @@ def decrypt_column(ring: Keyring, column: str, ciphertexts: list[str | None]) ->
             raw = b64decode(body)
             cipher = ciphers.get((scheme, kid))
             if cipher is None:
-                cipher = ciphers[(scheme, kid)] = (AESGCM(ring.encryption_key(kid)) if scheme == GCM
-                                                   else AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)))
+                cipher = ciphers[(scheme, kid)] = _cipher(ring, scheme, kid)
             if scheme == GCM:
                 append(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode())
             elif scheme == SIV:
@@ -183,11 +188,10 @@ def _decrypt_under_one_key(ring: Keyring, column: str, ciphertexts: list[str | N
         return None
     skip = len(head)
     try:
+        open_ = _cipher(ring, scheme, kid).decrypt
         if scheme == GCM:
-            open_gcm = AESGCM(ring.encryption_key(kid)).decrypt
-            return [None if t is None else open_gcm((raw := b64decode(t[skip:]))[:_NONCE], raw[_NONCE:], aad).decode()
+            return [None if t is None else open_((raw := b64decode(t[skip:]))[:_NONCE], raw[_NONCE:], aad).decode()
                     for t in ciphertexts]
-        open_siv = AESSIV(ring.keyset(KeyPurpose.DETERMINISTIC).key(kid)).decrypt
-        return [None if t is None else open_siv(b64decode(t[skip:]), [aad]).decode() for t in ciphertexts]
+        return [None if t is None else open_(b64decode(t[skip:]), [aad]).decode() for t in ciphertexts]
     except (ValueError, binascii.Error, InvalidTag, KeyringError):
         return None

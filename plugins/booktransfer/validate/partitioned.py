@@ -20,13 +20,13 @@ import pyarrow.compute as pc
 
 from booktransfer.extract.reader import LINE_COLUMN
 from booktransfer.mapping.loader import MappingSet
+from booktransfer.partitioning import PART_COLUMN
 from booktransfer.quarantine import make_rejects
 from booktransfer.validate.book import EntityState
 from booktransfer.validate.book_rules import BookRules
 from booktransfer.validate.entity import STAGE
 
 FAILED_COLUMN = "__failed"
-PART_COLUMN = "__part"
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from booktransfer.errors import ValidationFailed
 from booktransfer.extract.reader import LINE_COLUMN
-from booktransfer.partitioning import part_name
+from booktransfer.partitioning import part_name, with_partitions
 from booktransfer.quarantine import concat_rejects
 from booktransfer.validate.book import CASCADE_REASONS, EntityState, merge_schema, validate_book
 from booktransfer.validate.book_rules import load_book_rules
@@ -37,7 +37,6 @@ from booktransfer.validate.entity import CheckedEntity, check_entity
 from booktransfer.validate.gx_suite import build_suite, load_suite_dict
 from booktransfer.validate.partitioned import (
     FAILED_COLUMN,
-    PART_COLUMN,
     add_duplicate_failures,
     apply_decisions,
     decisions_table,
@@ -158,8 +157,7 @@ def _narrow_state(ctx: RunContext, mapping: Any, entity: str, columns: list[str]
                          + [(c.rejects_path(stage, entity), None) for stage in ("suite", "suite_warnings")
                             for c in contexts])
     checked, rejects, warnings = read[:n], read[n:2 * n], read[2 * n:]
-    table = pa.concat_tables([t.append_column(PART_COLUMN, pa.array(np.full(t.num_rows, p, np.int32)))
-                              for p, t in enumerate(checked)])
+    table = with_partitions(checked)
     failed = np.asarray(table.column(FAILED_COLUMN).combine_chunks()).copy()
     summary = merge_summaries([d["summary"] for d in parts])
     if ctx.partitions > 1:
