@@ -9,6 +9,10 @@ with an unknown staging key id, with another key under the same id, or after any
 reading fails closed. (The only bytes a change to which goes unnoticed are the KMS instance hints in
 the key metadata, which booktransfer does not use; every byte of data, schema and key ids is authenticated.)
 
+Compression: none on a local staging folder (the files live for one run on the workers' disk, and Snappy costs
+more CPU to write and read than the disk saves: a partition's protected files write and read back in about 60 %
+of the time, 30 % larger), Snappy on a remote staging URL, where the bytes cross a network.
+
 Pitfall: the staging key protects files at rest on the workers and staging storage; it is the seller
 side's key. The buyer never needs it, so `booktransfer keys rotate` can rotate it freely (old files
 still read while their key id stays in the keyring).
@@ -86,6 +90,13 @@ def decryption_properties(ring: Keyring) -> Any:
     return _factory(ring).file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
 
 
+def staged_compression(path: Path) -> str:
+    """The Parquet compression of a staged file: none on a local disk, Snappy on a remote staging URL."""
+    from booktransfer.storage import is_remote
+
+    return "snappy" if is_remote(path) else "none"
+
+
 def write_staged(table: pa.Table, path: Path, ring: Keyring) -> str:
     """Write an encrypted Parquet file atomically (a temporary name in the same folder, then rename; on a
     remote staging URL one put of the whole object, see booktransfer.storage)."""
@@ -94,11 +105,13 @@ def write_staged(table: pa.Table, path: Path, ring: Keyring) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_remote(path):
         where, filesystem = arrow_location(path)
-        pq.write_table(table, where, filesystem=filesystem, encryption_properties=encryption_properties(ring))
+        pq.write_table(table, where, filesystem=filesystem, encryption_properties=encryption_properties(ring),
+                       compression=staged_compression(path))
         return str(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        pq.write_table(table, tmp, encryption_properties=encryption_properties(ring))
+        pq.write_table(table, tmp, encryption_properties=encryption_properties(ring),
+                       compression=staged_compression(path))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -132,6 +145,8 @@ def read_staged(path: Path, ring: Keyring, columns: list[str] | None = None) -> 
         where, filesystem = arrow_location(path)
         return pq.read_table(where, columns=columns, filesystem=filesystem,
                              decryption_properties=decryption_properties(ring))
+    except AuthenticationFailed as e:  # the key metadata names a key that does not unwrap the data key
+        raise AuthenticationFailed(f"staged file {path}: {e}") from None
     except (OSError, pa.ArrowException) as e:
         raise AuthenticationFailed(
             f"staged file {path}: cannot be decrypted and authenticated (not encrypted by booktransfer, "

@@ -158,3 +158,31 @@ def test_read_many_reads_each_file_as_read_staged_in_the_order_given(tmp_path):
     pq.write_table(_table(), paths[2])  # plain: refused
     with pytest.raises(AuthenticationFailed, match="not encrypted"):
         ctx.read_many([(path, None) for path in paths])
+
+
+def _compressions(path, ring) -> set[str]:
+    from booktransfer.protect.staging import decryption_properties
+
+    with path.open("rb") as fh:
+        meta = pq.ParquetFile(fh, decryption_properties=decryption_properties(ring)).metadata
+        return {meta.row_group(g).column(c).compression for g in range(meta.num_row_groups)
+                for c in range(meta.num_columns)}
+
+
+def test_local_staged_files_are_uncompressed_remote_ones_snappy(tmp_path):
+    """On a local disk no column is compressed (CPU over disk for files that live one run); under a remote URL
+    every column is Snappy-compressed; both read back equal and stay encrypted."""
+    from fsspec import filesystem
+    from upath import UPath
+
+    local = tmp_path / "p.parquet"
+    remote = UPath(f"memory://bt-compression-{tmp_path.name}/p.parquet")
+    try:
+        for path in (local, remote):
+            write_staged(_table(), path, fixed_ring())
+            assert is_encrypted(path) and read_staged(path, fixed_ring()).equals(_table())
+
+        assert _compressions(local, fixed_ring()) == {"UNCOMPRESSED"}
+        assert _compressions(remote, fixed_ring()) == {"SNAPPY"}
+    finally:
+        filesystem("memory").rm(f"/bt-compression-{tmp_path.name}", recursive=True)
