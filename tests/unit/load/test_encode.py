@@ -52,3 +52,22 @@ def test_chunks_count_their_rows():
     chunks = list(csv_chunks(rows, chunk_rows=3))
     assert [n for n, _ in chunks] == [3, 3, 3, 1]
     assert sum(bytes(c).count(b"\n") for _, c in chunks) == 10
+
+
+def test_rows_already_in_key_order_come_out_as_a_full_sort_gives_them():
+    """Sorted, reversed and shuffled inputs (two key columns, ties, nulls) give the rows `sort_by` gives."""
+    import random
+
+    rng = random.Random(3)
+    rows = [{"k": rng.choice(["A", "B", "C", None]), "v": rng.choice(["x", "y", None]), "d": None,
+             "m": Decimal(rng.randrange(100)), "_line": i} for i in range(300)]
+    keys = (("k",), ("k", "v"), ("k", "v", "_line"))
+    for key in keys:
+        ordered = sorted(rows, key=lambda r: tuple((r[c] is None, r[c] or "") if c != "_line" else (False, r[c])
+                                                   for c in key))
+        for variant in (ordered, ordered[::-1], rng.sample(rows, len(rows))):
+            got = outgoing(_table(variant), "t", [k.replace("_line", "source_line") for k in key])
+            want = got.sort_by([(k.replace("_line", "source_line"), "ascending") for k in key])
+            assert got.equals(want)
+        assert outgoing(_table(ordered), "t", [k.replace("_line", "source_line") for k in key]).column(
+            "source_line").to_pylist() == [r["_line"] for r in ordered]
