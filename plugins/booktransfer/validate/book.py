@@ -264,6 +264,30 @@ def check_aggregate(states: dict[str, EntityState], rule: Aggregate, first_pass:
                        rule.parent_key, DEPENDENT_QUARANTINED, only_new=True) > 0
 
 
+def _warm_lookups(states: dict[str, EntityState], mapping_set: MappingSet, rules: BookRules,
+                  threads: int = 2) -> dict[tuple, Any]:
+    """The hashed columns `check_references` and `check_aggregate` ask for on their first pass (`_once`'s keys),
+    computed `threads` at a time: each is one Arrow hashing kernel over millions of keys, which runs outside the
+    GIL, so the book-level step uses both cores where it used one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted: dict[tuple, tuple] = {}
+    for entity, state in states.items():
+        for spec in mapping_set.entities[entity].fields:
+            if spec.references:
+                parent, column = spec.references.split(".")
+                values = state.table.column(spec.target)
+                wanted[("source", entity, spec.target)] = (_in, values, states[parent].source.column(column))
+                wanted[("rows", entity, spec.target)] = (Lookup, values, states[parent].table.column(column))
+    for rule in rules.aggregates:
+        parent, child = states[rule.parent], states[rule.child]
+        keys = parent.table.column(rule.parent_key)
+        wanted[("held", rule.parent, rule.child, rule.child_key)] = (Lookup, keys, child.table.column(rule.child_key))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="book-rules") as pool:
+        futures = {key: pool.submit(make, *args) for key, (make, *args) in wanted.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
 def validate_book(checked: dict[str, CheckedEntity], mapping_set: MappingSet, rules: BookRules,
                   raw: dict[str, pa.Table], map_rejected: dict[str, pa.Array]) -> dict[str, EntityState]:
     """Apply the book-level rules to every entity (in load order) and return each entity's final state."""
@@ -280,7 +304,7 @@ def validate_book(checked: dict[str, CheckedEntity], mapping_set: MappingSet, ru
     merge = rules.merge_duplicates
     if merge is not None and merge.entity in states:
         repoint(states, mapping_set, merge, merge_duplicates(states[merge.entity], merge))
-    first, lookups = True, {}
+    first, lookups = True, _warm_lookups(states, mapping_set, rules)
     while True:
         changed = check_references(states, mapping_set, first, lookups)
         for agg in rules.aggregates:

@@ -195,8 +195,14 @@ def validate_book_stage(ctx: RunContext, read: Any, write: Any) -> dict[str, Any
     docs = _suite_docs(ctx, mapping)
     parts = [json.loads(c.doc_path(SUITES_FILE).read_text(encoding="utf-8")) for c in ctx.partition_contexts()]
     columns = narrow_columns(mapping, rules, docs)
-    checked = {e: _narrow_state(ctx, mapping, e, columns[e], docs[e], [p[e] for p in parts]) for e in mapping.entities}
-    source = {e: _source_rows(ctx, mapping, e, set(columns[e])) for e in mapping.entities}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="validate-book") as pool:
+        narrowed = {e: pool.submit(_narrow_state, ctx, mapping, e, columns[e], docs[e], [p[e] for p in parts])
+                    for e in mapping.entities}
+        raw = {e: pool.submit(_source_rows, ctx, mapping, e, set(columns[e])) for e in mapping.entities}
+        checked = {e: f.result() for e, f in narrowed.items()}
+        source = {e: f.result() for e, f in raw.items()}
     map_lines = {e: _map_lines(ctx, spec, ctx.read_rejects) for e, spec in mapping.entities.items()}
     states = validate_book(checked, mapping, rules, source,
                            {e: pa.array(sorted(lines), pa.int64()) for e, lines in map_lines.items()})

@@ -80,9 +80,8 @@ E = [
 ]
 
 
-@pytest.fixture(scope="module")
-def book():
-    """The small book through map, every suite and the book rules of the example buyer schema."""
+def _checked_book() -> tuple[dict, dict, dict]:
+    """The small book through map and every suite: (checked entities, raw rows, map-rejected lines)."""
     rows = {"customers": C, "policies": P, "policy_parties": PARTIES, "consents": E}
     checked, raw, rejected = {}, {}, {}
     for entity, entity_rows in rows.items():
@@ -91,7 +90,41 @@ def book():
         rejected[entity] = pa.array([], pa.int64())
         checked[entity] = check_entity(example_set().entities[entity], table,
                                        load_suite_dict(SUITES / f"{entity}.json"), len(entity_rows), raw[entity])
+    return checked, raw, rejected
+
+
+@pytest.fixture(scope="module")
+def book():
+    """The small book through map, every suite and the book rules of the example buyer schema."""
+    checked, raw, rejected = _checked_book()
     return validate_book(checked, example_set(), load_book_rules(SUITES), raw, rejected)
+
+
+def test_the_hashed_columns_are_all_computed_ahead_in_threads(monkeypatch):
+    """Every lookup the reference and aggregate checks ask for is there before their first pass (computed two
+    at a time by `_warm_lookups`), except the one over rows the map stage rejected; and the book's decisions
+    are those of a run that computes each lookup when first asked."""
+    from booktransfer.validate import book as module
+
+    late: list[tuple] = []
+    once = module._once
+
+    def counting(cache, key, make, *args):
+        if key not in cache:
+            late.append(key)
+        return once(cache, key, make, *args)
+
+    monkeypatch.setattr(module, "_once", counting)
+    checked, raw, rejected = _checked_book()  # (the merge re-points the checked tables: fresh ones per run)
+    warm = validate_book(checked, example_set(), load_book_rules(SUITES), raw, rejected)
+    assert late and {key[0] for key in late} == {"rejected"}
+    monkeypatch.setattr(module, "_warm_lookups", lambda *args: {})
+    checked, raw, rejected = _checked_book()
+    cold = validate_book(checked, example_set(), load_book_rules(SUITES), raw, rejected)
+    assert {key[0] for key in late} == {"rejected", "source", "rows", "held"}
+    for entity in cold:
+        assert valid_rows(warm[entity]).equals(valid_rows(cold[entity]))
+        assert _reasons(warm[entity]) == _reasons(cold[entity])
 
 
 def _reasons(state) -> dict[int, set[str]]:
