@@ -99,3 +99,53 @@ def test_joined_keys_refuses_a_key_holding_the_separator():
     assert joined_keys([]) == ""
     with pytest.raises(ValueError, match="U\\+001F"):
         joined_keys(["a", "b\x1fc"])
+
+
+def test_same_keys_in_any_order_are_compared_row_by_row_as_the_lookup_would():
+    """Target rows holding exactly the expected keys (shuffled, some values changed; one- and two-column keys)
+    take the row-by-row path and find what the join finds; a key missing, added or doubled sends the
+    comparison back to the lookup by key."""
+    import random
+
+    from booktransfer.reconcile.records import compare_aligned, compare_by_join
+
+    rng = random.Random(5)
+    for case in range(200):
+        n = rng.randint(1, 50)
+        keys = [f"K{i}" for i in rng.sample(range(90), n)]
+        expected = _expected(keys, list(range(2, n + 2)), [f"f{k}" for k in keys])
+        rows = [(k, line, f"f{k}" if rng.random() > 0.2 else "CHANGED")
+                for k, line in zip(keys, range(2, n + 2), strict=True)]
+        rng.shuffle(rows)
+        actual = _actual([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        key = ("customer_no",)
+        if case % 2:
+            def part(table):
+                return pa.array([v[:2] for v in table.column("customer_no").to_pylist()], pa.string())
+
+            expected = expected.append_column("part", part(expected))
+            actual = actual.append_column("part", part(actual))
+            key = ("part", "customer_no")
+        aligned = compare_aligned(expected, actual, key)
+        assert aligned is not None, case
+        assert _lines(aligned) == _lines(compare_by_join(expected, actual, key)) == _lines(
+            compare_entity(expected, actual, key)), case
+        assert _lines(aligned)["VALUES_DIFFER"] == sorted(r[1] for r in rows if r[2] == "CHANGED")
+        if n > 1:
+            other = actual.slice(1)  # one key missing, one key added (the first row's key renamed), one doubled
+            for changed in (other, pa.concat_tables([other, actual.slice(0, 1).set_column(
+                    actual.column_names.index("customer_no"), "customer_no", pa.array(["Z9"]))]),
+                            pa.concat_tables([other, other.slice(0, 1)])):
+                assert compare_aligned(expected, changed, key) is None, case
+                assert _lines(compare_entity(expected, changed, key)) == _lines(compare_by_join(expected, changed, key))
+
+
+def test_a_key_twice_on_both_sides_is_not_compared_row_by_row():
+    """Expected keys that repeat (validation keeps them unique; if not) take the join, even when the target
+    holds the same rows: its answer names the doubled key."""
+    from booktransfer.reconcile.records import compare_aligned
+
+    expected = _expected(["a", "a", "b"], [2, 3, 4], ["fa", "fa", "fb"])
+    actual = _actual(["a", "a", "b"], [2, 3, 4], ["fa", "fa", "fb"])
+    assert compare_aligned(expected, actual, ("customer_no",)) is None
+    assert _lines(compare_entity(expected, actual, ("customer_no",)))["DUPLICATE_KEY"] == [2, 3]
