@@ -5,8 +5,9 @@ fingerprint was taken over — from the clear staged values and the stored token
 Actual: the buyer's rows read back, decrypted and canonicalized. A row matches when its canonical bytes are the
 expected ones: the decrypted row is the mapped row, byte for byte, so re-fingerprinting it gives the
 fingerprint taken before protection (what `fingerprint_buyer_table` does for an audit, at the cost of an HMAC
-per row, against the stored `row_fingerprint`; `booktransfer decrypt --verify`). Compared by key lookups,
-never capped. Each difference gets a typed reason:
+per row, against the stored `row_fingerprint`; `booktransfer decrypt --verify`). Compared by key — row by row
+when both sides, sorted by key, hold the same keys, else by key lookups —, never capped. Each difference gets a
+typed reason:
 
 - MISSING_IN_TARGET: an expected row whose key the target lacks;
 - UNEXPECTED_IN_TARGET: a target row whose key was never expected;
