@@ -57,3 +57,6 @@ def test_one_pass_answers_as_a_query_per_answer_does(engines):
     assert counted[("action", "purpose")][("GRANT", None)] == counted[("purpose", "action")][(None, "GRANT")]
     assert Decimal(totals["sum of amount"]["total"]) > 0
     assert target_aggregates(postgres, "consents", "none", SPEC, COUNT_BY)[0] == 0
+    # a table that declares no totals: its row count alone, still one query
+    assert target_aggregates(postgres, "consents", "t1", {}) == (held, {}, {}) == target_aggregates(
+        sqlite, "consents", "t1", {})

@@ -141,6 +141,7 @@ def compare_aligned(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
 
     if expected.num_rows != actual.num_rows or expected.num_rows == 0 or not key:
         return None
+
     def by_key(table: pa.Table) -> pa.Table:
         order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key])
         return table if np.array_equal(order.to_numpy(), np.arange(len(order), dtype=np.uint64)) else table.take(order)
@@ -148,11 +149,11 @@ def compare_aligned(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
     expected, actual = by_key(expected), by_key(actual)
     columns = []
     for k in key:
-        mine, theirs = expected.column(k).combine_chunks(), actual.column(k).combine_chunks()
-        if mine.null_count or theirs.null_count or mine.type != theirs.type or \
-                not pc.all(pc.equal(mine, theirs)).as_py():
+        exp_key, act_key = expected.column(k).combine_chunks(), actual.column(k).combine_chunks()
+        if exp_key.null_count or act_key.null_count or exp_key.type != act_key.type or \
+                not pc.all(pc.equal(exp_key, act_key)).as_py():
             return None
-        columns.append(mine)
+        columns.append(exp_key)
     # strictly ascending, so no key twice: each row's key is greater than the one before it (lexicographically)
     later = None
     for column in reversed(columns):
