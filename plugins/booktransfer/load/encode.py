@@ -27,15 +27,18 @@ def outgoing(table: pa.Table, transfer_id: str, key: Sequence[str]) -> pa.Table:
     if "transfer_id" in renamed.column_names:
         renamed = renamed.drop_columns(["transfer_id"])
     rows = renamed.add_column(0, "transfer_id", pa.repeat(pa.scalar(transfer_id, pa.string()), renamed.num_rows))
-    if not key or not rows.num_rows:
-        return rows
+    return sorted_by_key(rows, key) if key and rows.num_rows else rows
+
+
+def sorted_by_key(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The rows sorted by `key` (stable, as `Table.sort_by`), without copying a table already in that order: staged
+    rows mostly are (the seller's files come sorted), and a share read back from the target comes in the order
+    the load wrote it."""
     import numpy as np
     import pyarrow.compute as pc
 
-    order = pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in key])
-    # staged rows mostly come in key order already (the seller's files are): then no copy of the table
-    in_order = np.array_equal(order.to_numpy(), np.arange(len(order), dtype=np.uint64))
-    return rows if in_order else rows.take(order)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key])
+    return table if np.array_equal(order.to_numpy(), np.arange(len(order), dtype=np.uint64)) else table.take(order)
 
 
 def csv_chunks(rows: pa.Table, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[int, pa.Buffer]]:

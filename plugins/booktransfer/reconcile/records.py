@@ -137,16 +137,11 @@ def compare_aligned(expected: pa.Table, actual: pa.Table, key: tuple[str, ...],
     so it reads back in long sorted runs), when they then hold the same keys in the same order, one row per key:
     the usual case, compared without hashing a key. None when they do not (a key missing, added or repeated):
     `compare_entity` then looks every key up."""
-    import numpy as np
+    from booktransfer.load.encode import sorted_by_key
 
     if expected.num_rows != actual.num_rows or expected.num_rows == 0 or not key:
         return None
-
-    def by_key(table: pa.Table) -> pa.Table:
-        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in key])
-        return table if np.array_equal(order.to_numpy(), np.arange(len(order), dtype=np.uint64)) else table.take(order)
-
-    expected, actual = by_key(expected), by_key(actual)
+    expected, actual = sorted_by_key(expected, key), sorted_by_key(actual, key)
     columns = []
     for k in key:
         exp_key, act_key = expected.column(k).combine_chunks(), actual.column(k).combine_chunks()
